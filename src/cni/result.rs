@@ -1,0 +1,1 @@
+//! CNI Success results for every spec version, and conversion between them.

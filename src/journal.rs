@@ -1,0 +1,1 @@
+//! Crash-safe on-disk record of attachments per container id, with a file lock.

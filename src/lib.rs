@@ -1,0 +1,6 @@
+//! plexus: a multi-network CNI meta-plugin for Kubernetes, a drop-in replacement for Multus.
+//!
+//! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin; otherwise it is a CLI.
+
+pub mod cni;
+pub mod journal;
