@@ -104,3 +104,17 @@ fn leftover_journal_and_node_links_are_detected() {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| env.assert_nothing_left()));
     assert!(detected.is_err(), "stray macvlan in node not detected");
 }
+
+#[test]
+fn scripted_plugins_run_in_the_node_netns() {
+    let env = TestEnv::new("hrn", 202);
+    let pod = env.add_pod();
+    let ok = common::scripted_plugin(&env, "px-rec", common::ADD_OK);
+    let fail = common::scripted_plugin(&env, "px-silent", "exit 3");
+    let vars = plugin_vars(&env, "ADD", &pod, "net7");
+    let res = env.call(&ok, &vars, b"{}").ok();
+    assert_eq!(res["cniVersion"], "1.0.0");
+    let out = env.call(&fail, &vars, b"{}");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(env.calls(), vec!["ADD net7 px-rec", "ADD net7 px-silent"]);
+}

@@ -606,3 +606,34 @@ impl Outcome {
         msg
     }
 }
+
+/// A scripted test plugin: logs `<CNI_COMMAND> <CNI_IFNAME>` to `calls.log` in the test dir,
+/// reads its stdin, runs `on_add` for ADD and succeeds silently for every other command.
+pub fn scripted_plugin(env: &TestEnv, name: &str, on_add: &str) -> PathBuf {
+    let log = env.dir.join("calls.log");
+    let body = format!(
+        r#"echo "$CNI_COMMAND $CNI_IFNAME {name}" >> '{log}'
+cat > /dev/null
+case "$CNI_COMMAND" in
+ADD) {on_add} ;;
+VERSION) echo '{{"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]}}' ;;
+*) exit 0 ;;
+esac"#,
+        log = log.display()
+    );
+    env.write_plugin(name, &body)
+}
+
+/// An ADD that succeeds with an empty 1.0.0 result.
+pub const ADD_OK: &str = r#"echo '{"cniVersion":"1.0.0","interfaces":[],"ips":[]}'"#;
+
+impl TestEnv {
+    /// Lines of `calls.log` written by scripted plugins.
+    pub fn calls(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
