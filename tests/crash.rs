@@ -1,0 +1,116 @@
+//! Group 3: plexus killed with SIGKILL while a delegate blocks; a later DEL (what the runtime
+//! does next) removes every attachment made before the crash, from the journal.
+
+mod common;
+
+use common::conf::{self, MACVLAN};
+use common::{TestEnv, feed_and_collect, link, plexus_bin, scripted_plugin, wait_for};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Starts ADD, waits until the blocking plugin runs, SIGKILLs plexus; returns the container id.
+fn add_and_kill(env: &TestEnv, pod: &str, cfg: &Value) -> String {
+    let id = format!("c{}", env.uid);
+    let vars = env.vars("ADD", &id, Some(pod));
+    let mut child = env.spawn(&plexus_bin(), &vars);
+    let (out, err) = feed_and_collect(&mut child, cfg.to_string().as_bytes());
+    let marker = env.dir.join("block.pid");
+    let reached = wait_for(Duration::from_secs(30), || {
+        std::fs::read_to_string(&marker).is_ok_and(|s| s.ends_with('\n'))
+    });
+    if !reached {
+        common::kill9(child.id());
+        let _ = child.wait();
+        panic!(
+            "the blocking delegate never ran\n--- stdout ---\n{}\n--- stderr ---\n{}\n--- log ---\n{}",
+            out.join().unwrap(),
+            err.join().unwrap(),
+            env.log()
+        );
+    }
+    let blocker: u32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    env.track_pid(blocker);
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).unwrap_or_default();
+    assert_eq!(
+        comm.trim(),
+        "plexus",
+        "the spawned pid must be plexus itself"
+    );
+    child.kill().expect("SIGKILL plexus");
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "plexus was killed, not finished: {status}"
+    );
+    let _ = (out.join(), err.join());
+    assert!(
+        env.journal_files().contains(&format!("{id}.json")),
+        "a killed ADD must leave its journal: {:?}",
+        env.journal_files()
+    );
+    id
+}
+
+fn blocking_plugin(env: &TestEnv) {
+    let marker = env.dir.join("block.pid");
+    scripted_plugin(
+        env,
+        "px-block",
+        &format!("echo $$ > '{}'; exec sleep 60", marker.display()),
+    );
+}
+
+#[test]
+fn killed_while_third_network_blocks_then_del_cleans_up() {
+    let env = TestEnv::new("ckil", 31);
+    let pod = env.add_pod();
+    blocking_plugin(&env);
+    let mut cfg = conf::standard(&env, "1.0.0");
+    conf::write_conf(
+        &env,
+        "30-block.conf",
+        &conf::plugin_conf("block-c", "px-block"),
+    );
+    cfg["defaultNetworks"] = json!([MACVLAN, "block-c"]);
+    let id = add_and_kill(&env, &pod, &cfg);
+
+    // What was made before the crash is really there...
+    assert!(link(&pod, "eth0").is_some(), "eth0 made before the crash");
+    assert!(link(&pod, "net1").is_some(), "net1 made before the crash");
+    assert_eq!(env.leases().len(), 2, "leases: {:?}", env.leases());
+
+    // ...and DEL removes all of it, including the in-flight attachment.
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+    assert!(
+        env.calls().contains(&"DEL net2 px-block".to_string()),
+        "the attachment in flight at the crash gets its DEL too: {:?}",
+        env.calls()
+    );
+    // And a second DEL (containerd retries) is still fine.
+    env.plexus("DEL", &id, None, &cfg).ok();
+}
+
+#[test]
+fn killed_inside_cluster_conflist_then_del_cleans_up() {
+    let env = TestEnv::new("ckcl", 32);
+    let pod = env.add_pod();
+    blocking_plugin(&env);
+    let mut list = conf::cluster_conflist(&env);
+    list["plugins"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "type": "px-block" }));
+    let mut cfg = conf::plexus_base(&env, "0.4.0");
+    cfg["clusterNetwork"] = json!(conf::write_conf(&env, "10-cluster.conflist", &list));
+    let id = add_and_kill(&env, &pod, &cfg);
+    assert!(link(&pod, "eth0").is_some(), "eth0 made before the crash");
+    assert_eq!(env.leases().len(), 1, "leases: {:?}", env.leases());
+
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+}

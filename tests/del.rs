@@ -1,0 +1,110 @@
+//! Group 5: DEL is idempotent and best effort: twice in a row, without ADD, with the netns
+//! already deleted, with CNI_NETNS empty (containerd's second DEL).
+
+mod common;
+
+use common::TestEnv;
+use common::conf;
+use common::result::assert_macvlan;
+use serde_json::Value;
+
+fn add(env: &TestEnv, pod: &str, cfg: &Value) -> String {
+    let id = format!("c{}", env.uid);
+    env.plexus("ADD", &id, Some(pod), cfg).ok();
+    assert_macvlan(env, pod, "net1", 1);
+    assert_eq!(
+        env.leases().len(),
+        2,
+        "leases after ADD: {:?}",
+        env.leases()
+    );
+    id
+}
+
+#[test]
+fn del_twice() {
+    let env = TestEnv::new("dtwc", 51);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    let id = add(&env, &pod, &cfg);
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+}
+
+#[test]
+fn del_without_add() {
+    let env = TestEnv::new("dnoa", 52);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    env.plexus("DEL", "never-added", Some(&pod), &cfg).ok();
+    env.plexus("DEL", "never-added", None, &cfg).ok();
+    assert!(
+        env.journal_files().is_empty(),
+        "DEL without ADD must not create files: {:?}",
+        env.journal_files()
+    );
+    env.assert_nothing_left();
+}
+
+#[test]
+fn del_after_netns_deleted() {
+    let env = TestEnv::new("dgon", 53);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    let id = add(&env, &pod, &cfg);
+    env.del_pod(&pod);
+    // The runtime still passes the old path, which no longer exists.
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+}
+
+#[test]
+fn del_with_empty_netns_releases_leases() {
+    let env = TestEnv::new("demp", 54);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    let id = add(&env, &pod, &cfg);
+    env.plexus("DEL", &id, None, &cfg).ok();
+    // Without a netns the delegates cannot reach the pod's links, but IPAM and the journal go.
+    assert!(
+        env.leases().is_empty(),
+        "leases after DEL: {:?}",
+        env.leases()
+    );
+    assert!(
+        env.journal_leftovers().is_empty(),
+        "journal after DEL: {:?}",
+        env.journal_files()
+    );
+    env.del_pod(&pod);
+    env.assert_nothing_left();
+}
+
+/// containerd's sequence: DEL with the netns, then DEL with an empty netns and no prevResult.
+#[test]
+fn del_then_del_with_empty_netns() {
+    let env = TestEnv::new("dctd", 55);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "0.4.0");
+    let id = add(&env, &pod, &cfg);
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+    env.plexus("DEL", &id, None, &cfg).ok();
+    env.assert_nothing_left();
+}
+
+/// After a DEL the same container id can be ADDed again (runtime retry after a failure).
+#[test]
+fn add_again_after_del() {
+    let env = TestEnv::new("dre", 56);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    let id = add(&env, &pod, &cfg);
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    let id2 = add(&env, &pod, &cfg);
+    assert_eq!(id, id2);
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+}
