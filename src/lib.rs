@@ -3,4 +3,5 @@
 //! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin; otherwise it is a CLI.
 
 pub mod cni;
+pub mod config;
 pub mod journal;
