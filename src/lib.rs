@@ -4,4 +4,9 @@
 
 pub mod cni;
 pub mod config;
+pub mod delegate;
+pub mod engine;
+pub mod error;
 pub mod journal;
+pub mod log;
+pub mod plan;

@@ -205,15 +205,15 @@ impl ConfList {
         Value::Object(m)
     }
 
-    /// The stdin for plugin `i`, libcni style: `name` and `cniVersion` of the list injected,
+    /// The config for plugin `i`, libcni style: `name` and `cniVersion` of the list injected,
     /// `runtimeConfig` holding only the capabilities the plugin declares (`capabilities: {k: true}`),
     /// and `prevResult` when given.
-    pub fn plugin_stdin(
+    pub fn plugin_conf(
         &self,
         i: usize,
         runtime_config: &Map<String, Value>,
         prev_result: Option<&Value>,
-    ) -> Vec<u8> {
+    ) -> Map<String, Value> {
         let mut p = self.plugins.get(i).cloned().unwrap_or_default();
         p.insert("name".into(), Value::String(self.name.clone()));
         p.insert("cniVersion".into(), Value::String(self.cni_version.clone()));
@@ -240,7 +240,7 @@ impl ConfList {
                 p.remove("prevResult");
             }
         }
-        serde_json::to_vec(&Value::Object(p)).unwrap_or_default()
+        p
     }
 }
 
@@ -374,12 +374,12 @@ mod tests {
         let rc = json!({"portMappings":[{"hostPort":80}],"bandwidth":{}});
         let rc = rc.as_object().unwrap();
         let prev = json!({"cniVersion":"1.0.0"});
-        let p0: Value = serde_json::from_slice(&c.plugin_stdin(0, rc, None)).unwrap();
+        let p0 = c.plugin_conf(0, rc, None);
         assert_eq!(p0["name"], "n");
         assert_eq!(p0["cniVersion"], "1.0.0");
         assert!(p0.get("runtimeConfig").is_none());
         assert!(p0.get("prevResult").is_none());
-        let p1: Value = serde_json::from_slice(&c.plugin_stdin(1, rc, Some(&prev))).unwrap();
+        let p1 = c.plugin_conf(1, rc, Some(&prev));
         assert_eq!(
             p1["runtimeConfig"],
             json!({"portMappings":[{"hostPort":80}]})
