@@ -3,4 +3,10 @@
 //! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin; otherwise it is a CLI.
 
 pub mod cni;
+pub mod config;
+pub mod delegate;
+pub mod engine;
+pub mod error;
 pub mod journal;
+pub mod log;
+pub mod plan;

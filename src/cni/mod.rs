@@ -1,4 +1,7 @@
 //! The CNI wire protocol, pure: environment, network configs, results, error objects, versions.
 
+pub mod conf;
+pub mod env;
+pub mod error;
 pub mod result;
 pub mod version;

@@ -1,1 +1,1147 @@
 //! CNI Success results for every spec version, and conversion between them.
+//!
+//! One version-independent [`CniResult`] (the 1.1.0 shape, a superset of all versions) is parsed from
+//! and rendered to the wire shape of any supported version, converting the way libcni does:
+//! up-conversion is lossless, down-conversion drops optional fields the older version lacks, and a
+//! conversion that would lose required data (a second address of a family in 0.2.0) is refused.
+
+use std::net::IpAddr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use super::version::Version;
+
+/// Version-independent result: a superset of every version's fields (1.1.0 shape).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CniResult {
+    /// Interfaces the plugin created or touched (absent before 0.3.0).
+    pub interfaces: Vec<Interface>,
+    /// Assigned addresses, in the order the plugin reported them.
+    pub ips: Vec<IpConfig>,
+    /// Routes the plugin installed.
+    pub routes: Vec<Route>,
+    /// DNS settings the plugin suggests.
+    pub dns: Dns,
+}
+
+/// One entry of a result's `interfaces` list.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interface {
+    /// Interface name (in the sandbox if `sandbox` is set).
+    #[serde(default)]
+    pub name: String,
+    /// Hardware address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// MTU (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Network namespace path; set only for interfaces inside the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
+    /// vhost-user or similar socket path (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_path: Option<String>,
+    /// PCI address of a device-backed interface (1.1.0).
+    #[serde(default, rename = "pciID", skip_serializing_if = "Option::is_none")]
+    pub pci_id: Option<String>,
+}
+
+/// One assigned address.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IpConfig {
+    /// Address with prefix length, e.g. `10.1.2.3/24`.
+    pub address: String,
+    /// Default gateway for this address, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    /// Index into [`CniResult::interfaces`] of the interface holding the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<usize>,
+}
+
+/// One route.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Route {
+    /// Destination in CIDR form.
+    pub dst: String,
+    /// Next hop; `None` means the address's gateway or on-link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gw: Option<String>,
+    /// Route MTU (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Advertised MSS (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advmss: Option<u32>,
+    /// Route priority / metric (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    /// Routing table (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<u32>,
+    /// Route scope (1.1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<u8>,
+}
+
+/// DNS settings of a result.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Dns {
+    /// Name server addresses, in priority order.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub nameservers: Vec<String>,
+    /// Local domain used for short-name lookups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// Search domains, in priority order.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub search: Vec<String>,
+    /// Resolver options.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub options: Vec<String>,
+}
+
+impl Dns {
+    /// True when no DNS field is set (the `dns` key is then omitted on output).
+    pub fn is_empty(&self) -> bool {
+        self.nameservers.is_empty()
+            && self.domain.is_none()
+            && self.search.is_empty()
+            && self.options.is_empty()
+    }
+}
+
+/// Why a result could not be parsed or rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    /// The version is malformed or not one plexus speaks.
+    #[error("unsupported CNI result version {0:?}")]
+    UnsupportedVersion(String),
+    /// The result is malformed; the message names the offending field.
+    #[error("failed to decode CNI result: {0}")]
+    Decode(String),
+    /// Rendering in the requested version would lose required data.
+    #[error("cannot convert CNI result without losing data: {0}")]
+    Lossy(String),
+}
+
+/// The wire layout a version uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// 0.1.0 and 0.2.0: `ip4` / `ip6` objects.
+    Legacy,
+    /// 0.3.0 through 1.1.0: `interfaces` / `ips` / `routes` lists.
+    Lists {
+        /// `ips[].version` is written (before 1.0.0).
+        ip_version: bool,
+        /// 1.1.0 interface and route fields exist.
+        v1_1: bool,
+    },
+}
+
+impl Shape {
+    fn of(v: Version) -> Shape {
+        if v < Version::V0_3_0 {
+            Shape::Legacy
+        } else {
+            Shape::Lists {
+                ip_version: v < Version::V1_0_0,
+                v1_1: v >= Version::V1_1_0,
+            }
+        }
+    }
+
+    fn has_v1_1(self) -> bool {
+        matches!(self, Shape::Lists { v1_1: true, .. })
+    }
+}
+
+/// The `ip4` / `ip6` object of a 0.1.0 / 0.2.0 result.
+#[derive(Debug, Serialize, Deserialize)]
+struct LegacyIp {
+    ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    routes: Vec<Route>,
+}
+
+/// A 0.1.0 / 0.2.0 result on output.
+#[derive(Serialize)]
+struct LegacyOut {
+    #[serde(rename = "cniVersion")]
+    cni_version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip4: Option<LegacyIp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip6: Option<LegacyIp>,
+    #[serde(skip_serializing_if = "Dns::is_empty")]
+    dns: Dns,
+}
+
+/// An `ips` entry on output, with the pre-1.0.0 `version` field when wanted.
+#[derive(Serialize)]
+struct IpOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'static str>,
+    #[serde(flatten)]
+    ip: IpConfig,
+}
+
+/// A 0.3.0 .. 1.1.0 result on output.
+#[derive(Serialize)]
+struct ListsOut {
+    #[serde(rename = "cniVersion")]
+    cni_version: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interfaces: Vec<Interface>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ips: Vec<IpOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    routes: Vec<Route>,
+    #[serde(skip_serializing_if = "Dns::is_empty")]
+    dns: Dns,
+}
+
+impl CniResult {
+    /// Parse a result JSON object. The version is the object's own "cniVersion" if present, else
+    /// `fallback_version`. Fields the version does not define are ignored, as are unknown keys.
+    ///
+    /// # Errors
+    /// [`ResultError::UnsupportedVersion`] for an unknown version; [`ResultError::Decode`] when `v`
+    /// is not an object, a field has the wrong type, an address or destination is not a valid CIDR,
+    /// a gateway is not an IP, or an `interface` index is out of range.
+    pub fn from_value(v: &Value, fallback_version: &str) -> Result<CniResult, ResultError> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| decode("result is not a JSON object"))?;
+        let version = match obj.get("cniVersion") {
+            None | Some(Value::Null) => fallback_version,
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(decode("cniVersion is not a string")),
+        };
+        let shape = Shape::of(parse_version(version)?);
+        let mut result = match shape {
+            Shape::Legacy => {
+                let mut r = CniResult::default();
+                for key in ["ip4", "ip6"] {
+                    if let Some(ip) = field::<Option<LegacyIp>>(obj, key)? {
+                        r.ips.push(IpConfig {
+                            address: ip.ip,
+                            gateway: ip.gateway,
+                            interface: None,
+                        });
+                        r.routes.extend(ip.routes);
+                    }
+                }
+                r.dns = field(obj, "dns")?;
+                r
+            }
+            Shape::Lists { .. } => CniResult {
+                interfaces: list(obj, "interfaces")?,
+                ips: list(obj, "ips")?,
+                routes: list(obj, "routes")?,
+                dns: field(obj, "dns")?,
+            },
+        };
+        result.normalize(shape);
+        result.validate()?;
+        Ok(result)
+    }
+
+    /// Parse a result from JSON bytes; see [`CniResult::from_value`].
+    ///
+    /// # Errors
+    /// [`ResultError::Decode`] if `bytes` is not JSON, otherwise as [`CniResult::from_value`].
+    pub fn from_slice(bytes: &[u8], fallback_version: &str) -> Result<CniResult, ResultError> {
+        let v: Value =
+            serde_json::from_slice(bytes).map_err(|e| decode(format!("invalid JSON: {e}")))?;
+        CniResult::from_value(&v, fallback_version)
+    }
+
+    /// Serialize in the wire shape of `version` (including "cniVersion": version). Empty lists,
+    /// empty `dns` and unset fields are omitted; fields `version` lacks are dropped.
+    ///
+    /// # Errors
+    /// [`ResultError::UnsupportedVersion`] for an unknown or empty version; [`ResultError::Decode`]
+    /// if the result itself is invalid (see [`CniResult::from_value`]); [`ResultError::Lossy`] for
+    /// 0.1.0 / 0.2.0 when there is no address, more than one address of a family, or a route whose
+    /// family has no address to hang it on.
+    pub fn to_value(&self, version: &str) -> Result<Value, ResultError> {
+        if version.is_empty() {
+            return Err(ResultError::UnsupportedVersion(String::new()));
+        }
+        let parsed = parse_version(version)?;
+        let shape = Shape::of(parsed);
+        let mut r = self.clone();
+        r.normalize(shape);
+        r.validate()?;
+        let out = match shape {
+            Shape::Legacy => serde_json::to_value(r.into_legacy(parsed)?),
+            Shape::Lists { ip_version, .. } => serde_json::to_value(ListsOut {
+                cni_version: parsed.to_string(),
+                interfaces: r.interfaces,
+                ips: r
+                    .ips
+                    .into_iter()
+                    .map(|ip| IpOut {
+                        version: ip_version.then(|| if is_v4(&ip.address) { "4" } else { "6" }),
+                        ip,
+                    })
+                    .collect(),
+                routes: r.routes,
+                dns: r.dns,
+            }),
+        };
+        out.map_err(|e| decode(format!("cannot encode result: {e}")))
+    }
+
+    /// Addresses (without prefix length) of the IPs that belong to the interface with this name (by
+    /// `interface` index), used for network-status. A result without any interfaces (0.1.0 / 0.2.0,
+    /// or a plugin that reports none) has nothing to match by, so all of its addresses are returned.
+    pub fn ips_of(&self, ifname: &str) -> Vec<String> {
+        let belongs = |ip: &IpConfig| {
+            self.interfaces.is_empty()
+                || ip
+                    .interface
+                    .and_then(|i| self.interfaces.get(i))
+                    .is_some_and(|iface| iface.name == ifname)
+        };
+        self.ips
+            .iter()
+            .filter(|ip| belongs(ip))
+            .map(|ip| ip.address.split('/').next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Canonicalizes what libcni treats as absent (empty strings, zero MTU / advmss / priority) and
+    /// drops the 1.1.0-only fields when `shape` lacks them.
+    fn normalize(&mut self, shape: Shape) {
+        let v1_1 = shape.has_v1_1();
+        for i in &mut self.interfaces {
+            for s in [
+                &mut i.mac,
+                &mut i.sandbox,
+                &mut i.socket_path,
+                &mut i.pci_id,
+            ] {
+                drop_empty(s);
+            }
+            drop_zero(&mut i.mtu);
+            if !v1_1 {
+                (i.mtu, i.socket_path, i.pci_id) = (None, None, None);
+            }
+        }
+        for ip in &mut self.ips {
+            drop_empty(&mut ip.gateway);
+        }
+        for r in &mut self.routes {
+            drop_empty(&mut r.gw);
+            for n in [&mut r.mtu, &mut r.advmss, &mut r.priority] {
+                drop_zero(n);
+            }
+            if !v1_1 {
+                (r.mtu, r.advmss, r.priority, r.table, r.scope) = (None, None, None, None, None);
+            }
+        }
+        drop_empty(&mut self.dns.domain);
+    }
+
+    /// Checks every address, gateway, destination and interface index.
+    fn validate(&self) -> Result<(), ResultError> {
+        for (n, ip) in self.ips.iter().enumerate() {
+            check_cidr(&ip.address, || format!("ips[{n}].address"))?;
+            check_ip(ip.gateway.as_deref(), || format!("ips[{n}].gateway"))?;
+            match ip.interface {
+                Some(i) if !self.interfaces.is_empty() && i >= self.interfaces.len() => {
+                    return Err(decode(format!(
+                        "ips[{n}].interface: index {i} out of range ({} interfaces)",
+                        self.interfaces.len()
+                    )));
+                }
+                _ => {}
+            }
+        }
+        for (n, r) in self.routes.iter().enumerate() {
+            check_cidr(&r.dst, || format!("routes[{n}].dst"))?;
+            check_ip(r.gw.as_deref(), || format!("routes[{n}].gw"))?;
+        }
+        Ok(())
+    }
+
+    /// Builds the 0.1.0 / 0.2.0 shape: first (only) IPv4 and IPv6 address, routes by family.
+    fn into_legacy(self, version: Version) -> Result<LegacyOut, ResultError> {
+        let (v4, v6): (Vec<IpConfig>, Vec<IpConfig>) =
+            self.ips.into_iter().partition(|ip| is_v4(&ip.address));
+        let mut slots = [("IPv4", v4, None::<LegacyIp>), ("IPv6", v6, None)];
+        for (family, ips, slot) in &mut slots {
+            if ips.len() > 1 {
+                return Err(ResultError::Lossy(format!(
+                    "{} {family} addresses ({}), but {version} holds only one",
+                    ips.len(),
+                    ips.iter()
+                        .map(|ip| ip.address.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            *slot = ips.pop().map(|ip| LegacyIp {
+                ip: ip.address,
+                gateway: ip.gateway,
+                routes: Vec::new(),
+            });
+        }
+        if slots.iter().all(|(_, _, slot)| slot.is_none()) {
+            return Err(ResultError::Lossy(format!(
+                "no IP addresses, which {version} requires"
+            )));
+        }
+        for route in self.routes {
+            let (family, _, slot) = &mut slots[if is_v4(&route.dst) { 0 } else { 1 }];
+            let slot = slot.as_mut().ok_or_else(|| {
+                ResultError::Lossy(format!(
+                    "route to {} has no {family} address to attach to in {version}",
+                    route.dst
+                ))
+            })?;
+            slot.routes.push(Route {
+                dst: route.dst,
+                gw: route.gw,
+                ..Route::default()
+            });
+        }
+        let [(_, _, ip4), (_, _, ip6)] = slots;
+        Ok(LegacyOut {
+            cni_version: version.to_string(),
+            ip4,
+            ip6,
+            dns: self.dns,
+        })
+    }
+}
+
+/// Convenience: re-encode a result JSON given in one version into another version.
+///
+/// # Errors
+/// As [`CniResult::from_value`] for the input and [`CniResult::to_value`] for the output.
+pub fn convert(v: &Value, fallback_version: &str, to_version: &str) -> Result<Value, ResultError> {
+    CniResult::from_value(v, fallback_version)?.to_value(to_version)
+}
+
+fn decode(msg: impl Into<String>) -> ResultError {
+    ResultError::Decode(msg.into())
+}
+
+fn parse_version(s: &str) -> Result<Version, ResultError> {
+    Version::parse_supported(s).ok_or_else(|| ResultError::UnsupportedVersion(s.to_string()))
+}
+
+/// Decodes `obj[key]` (absent or null gives the default), naming the key on failure.
+fn field<T: DeserializeOwned + Default>(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> Result<T, ResultError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => T::deserialize(v).map_err(|e| decode(format!("{key}: {e}"))),
+    }
+}
+
+/// Decodes the list `obj[key]` element by element, naming the element on failure.
+fn list<T: DeserializeOwned>(obj: &Map<String, Value>, key: &str) -> Result<Vec<T>, ResultError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| T::deserialize(v).map_err(|e| decode(format!("{key}[{i}]: {e}"))))
+            .collect(),
+        Some(_) => Err(decode(format!("{key}: not a list"))),
+    }
+}
+
+/// serde helper: a `null` list decodes as empty, as Go's nil slice does.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de> + Default>(d: D) -> Result<T, D::Error> {
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn drop_empty(s: &mut Option<String>) {
+    if s.as_deref() == Some("") {
+        *s = None;
+    }
+}
+
+fn drop_zero(n: &mut Option<u32>) {
+    if *n == Some(0) {
+        *n = None;
+    }
+}
+
+/// Parses `addr/prefix` with the prefix in range for the family.
+fn parse_cidr(s: &str) -> Option<IpAddr> {
+    let (addr, prefix) = s.split_once('/')?;
+    let ip: IpAddr = addr.parse().ok()?;
+    if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    prefix.parse::<u8>().ok().filter(|p| *p <= max).map(|_| ip)
+}
+
+/// True for an IPv4 (or IPv4-mapped IPv6, as Go's `To4` sees it) CIDR or address.
+fn is_v4(cidr: &str) -> bool {
+    match parse_cidr(cidr) {
+        Some(IpAddr::V4(_)) => true,
+        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_some(),
+        None => false,
+    }
+}
+
+fn check_cidr(s: &str, what: impl FnOnce() -> String) -> Result<(), ResultError> {
+    match parse_cidr(s) {
+        Some(_) => Ok(()),
+        None => Err(decode(format!("{}: invalid CIDR {s:?}", what()))),
+    }
+}
+
+fn check_ip(s: Option<&str>, what: impl FnOnce() -> String) -> Result<(), ResultError> {
+    match s.map(str::parse::<IpAddr>) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(decode(format!(
+            "{}: invalid IP address {:?}",
+            what(),
+            s.unwrap_or("")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cni::version::SUPPORTED;
+    use serde_json::json;
+
+    /// What a conversion row expects: the output JSON, or an error variant whose message contains
+    /// the given text.
+    enum Want {
+        Json(Value),
+        Unsupported(&'static str),
+        Decode(&'static str),
+        Lossy(&'static str),
+    }
+
+    fn check(name: &str, got: Result<Value, ResultError>, want: &Want) {
+        match (got, want) {
+            (Ok(got), Want::Json(want)) => assert_eq!(&got, want, "{name}"),
+            (Err(ResultError::UnsupportedVersion(m)), Want::Unsupported(s))
+            | (Err(ResultError::Decode(m)), Want::Decode(s))
+            | (Err(ResultError::Lossy(m)), Want::Lossy(s)) => {
+                assert!(m.contains(s), "{name}: message {m:?} lacks {s:?}")
+            }
+            (got, _) => panic!("{name}: unexpected outcome {got:?}"),
+        }
+    }
+
+    fn dns() -> Value {
+        json!({"nameservers": ["10.96.0.10"], "domain": "cluster.local",
+               "search": ["svc.cluster.local"], "options": ["ndots:5"]})
+    }
+
+    /// The same dual-stack result in the wire shape of `version`, carrying the information of
+    /// `level`: 0 = what 0.2.0 holds, 1 = adds interfaces (0.3.0 .. 1.0.0), 2 = adds 1.1.0 fields.
+    fn fixture(version: &str, level: u8) -> Value {
+        let v = Version::parse(version).unwrap();
+        if v < Version::V0_3_0 {
+            return json!({
+                "cniVersion": version,
+                "ip4": {"ip": "10.1.2.3/24", "gateway": "10.1.2.1",
+                        "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}]},
+                "ip6": {"ip": "fd00::3/64", "gateway": "fd00::1",
+                        "routes": [{"dst": "::/0", "gw": "fd00::1"}]},
+                "dns": dns(),
+            });
+        }
+        let mut ips = json!([
+            {"address": "10.1.2.3/24", "gateway": "10.1.2.1"},
+            {"address": "fd00::3/64", "gateway": "fd00::1"},
+        ]);
+        let mut routes =
+            json!([{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}, {"dst": "::/0", "gw": "fd00::1"}]);
+        if v < Version::V1_0_0 {
+            ips[0]["version"] = json!("4");
+            ips[1]["version"] = json!("6");
+        }
+        let mut out =
+            json!({"cniVersion": version, "ips": ips, "routes": routes.clone(), "dns": dns()});
+        if level >= 1 {
+            let mut iface = json!({"name": "eth0", "mac": "0a:58:0a:01:02:03", "sandbox": "/var/run/netns/pod"});
+            if level >= 2 {
+                iface["mtu"] = json!(1450);
+                iface["socketPath"] = json!("/run/vhost/eth0.sock");
+                iface["pciID"] = json!("0000:00:1f.0");
+                routes[0]["mtu"] = json!(1400);
+                routes[0]["advmss"] = json!(1360);
+                routes[0]["priority"] = json!(100);
+                routes[0]["table"] = json!(254);
+                routes[0]["scope"] = json!(0);
+                out["routes"] = routes;
+            }
+            out["interfaces"] = json!([iface]);
+            out["ips"][0]["interface"] = json!(0);
+            out["ips"][1]["interface"] = json!(0);
+        }
+        out
+    }
+
+    /// Information level a version can carry (see [`fixture`]).
+    fn level(version: &str) -> u8 {
+        match Version::parse(version).unwrap() {
+            v if v < Version::V0_3_0 => 0,
+            v if v < Version::V1_1_0 => 1,
+            _ => 2,
+        }
+    }
+
+    #[test]
+    fn every_version_pair() {
+        for from in SUPPORTED {
+            for to in SUPPORTED {
+                let name = format!("{from} -> {to}");
+                let input = fixture(from, level(from));
+                let want = fixture(to, level(from).min(level(to)));
+                check(&name, convert(&input, "9.9.9", to), &Want::Json(want));
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for v in SUPPORTED {
+            let input = fixture(v, level(v));
+            let parsed = CniResult::from_value(&input, "").unwrap();
+            assert_eq!(parsed.to_value(v).unwrap(), input, "{v} round trip");
+            let up = parsed.to_value("1.1.0").unwrap();
+            let back = CniResult::from_value(&up, "").unwrap().to_value(v).unwrap();
+            assert_eq!(back, input, "{v} -> 1.1.0 -> {v}");
+        }
+    }
+
+    #[test]
+    fn parse_table() {
+        let eth0 = |sandbox: bool| Interface {
+            name: "eth0".into(),
+            sandbox: sandbox.then(|| "/var/run/netns/pod".to_string()),
+            ..Interface::default()
+        };
+        let ip = |address: &str, gateway: Option<&str>, interface: Option<usize>| IpConfig {
+            address: address.into(),
+            gateway: gateway.map(Into::into),
+            interface,
+        };
+        let route = |dst: &str, gw: Option<&str>| Route {
+            dst: dst.into(),
+            gw: gw.map(Into::into),
+            ..Route::default()
+        };
+        let rows: Vec<(&str, Value, &str, CniResult)> = vec![
+            (
+                "0.1.0 ip4 only, version from fallback",
+                json!({"ip4": {"ip": "10.1.2.3/24", "routes": [{"dst": "10.0.0.0/8"}]}}),
+                "0.1.0",
+                CniResult {
+                    ips: vec![ip("10.1.2.3/24", None, None)],
+                    routes: vec![route("10.0.0.0/8", None)],
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "0.2.0 ignores list fields and 1.1.0 route fields",
+                json!({"cniVersion": "0.2.0", "ips": "junk", "interfaces": 7,
+                       "ip6": {"ip": "fd00::3/64", "gateway": "fd00::1",
+                               "routes": [{"dst": "::/0", "mtu": 1400, "table": 5}]}}),
+                "1.0.0",
+                CniResult {
+                    ips: vec![ip("fd00::3/64", Some("fd00::1"), None)],
+                    routes: vec![route("::/0", None)],
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "0.3.1 reference bridge output, own cniVersion beats fallback",
+                json!({"cniVersion": "0.3.1",
+                       "interfaces": [{"name": "cni0", "mac": "aa:bb:cc:00:00:01"},
+                                      {"name": "veth1234", "mac": "aa:bb:cc:00:00:02"},
+                                      {"name": "eth0", "mac": "", "sandbox": "/var/run/netns/pod"}],
+                       "ips": [{"version": "4", "interface": 2, "address": "10.1.2.3/24", "gateway": "10.1.2.1"}],
+                       "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}],
+                       "dns": {}}),
+                "1.1.0",
+                CniResult {
+                    interfaces: vec![
+                        Interface {
+                            name: "cni0".into(),
+                            mac: Some("aa:bb:cc:00:00:01".into()),
+                            ..Interface::default()
+                        },
+                        Interface {
+                            name: "veth1234".into(),
+                            mac: Some("aa:bb:cc:00:00:02".into()),
+                            ..Interface::default()
+                        },
+                        eth0(true),
+                    ],
+                    ips: vec![ip("10.1.2.3/24", Some("10.1.2.1"), Some(2))],
+                    routes: vec![route("0.0.0.0/0", Some("10.1.2.1"))],
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "0.4.0 inconsistent ip version accepted, empty gateway is none",
+                json!({"cniVersion": "0.4.0", "ips": [{"version": "6", "address": "10.1.2.3/24", "gateway": ""}]}),
+                "",
+                CniResult {
+                    ips: vec![ip("10.1.2.3/24", None, None)],
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "1.0.0 ignores ip version and 1.1.0 interface fields",
+                json!({"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "mtu": 9000, "pciID": "x"}],
+                       "ips": [{"version": "4", "address": "fd00::3/64", "interface": 0}]}),
+                "",
+                CniResult {
+                    interfaces: vec![eth0(false)],
+                    ips: vec![ip("fd00::3/64", None, Some(0))],
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "1.1.0 keeps every field, zero mtu is none, unknown keys ignored",
+                json!({"cniVersion": "1.1.0", "extra": {"x": 1},
+                       "interfaces": [{"name": "eth0", "mtu": 0, "socketPath": "/s", "pciID": "0000:00:1f.0"}],
+                       "routes": [{"dst": "10.0.0.0/8", "mtu": 1400, "advmss": 1360, "priority": 7, "table": 0, "scope": 253}],
+                       "dns": {"nameservers": ["1.1.1.1"], "search": null, "domain": ""}}),
+                "",
+                CniResult {
+                    interfaces: vec![Interface {
+                        socket_path: Some("/s".into()),
+                        pci_id: Some("0000:00:1f.0".into()),
+                        ..eth0(false)
+                    }],
+                    routes: vec![Route {
+                        mtu: Some(1400),
+                        advmss: Some(1360),
+                        priority: Some(7),
+                        table: Some(0),
+                        scope: Some(253),
+                        ..route("10.0.0.0/8", None)
+                    }],
+                    dns: Dns {
+                        nameservers: vec!["1.1.1.1".into()],
+                        ..Dns::default()
+                    },
+                    ..CniResult::default()
+                },
+            ),
+            (
+                "null lists are empty",
+                json!({"cniVersion": "1.0.0", "interfaces": null, "ips": null, "routes": null, "dns": null}),
+                "",
+                CniResult::default(),
+            ),
+            (
+                "index allowed when no interfaces are reported",
+                json!({"cniVersion": "1.0.0", "ips": [{"address": "10.1.2.3/32", "interface": 5}]}),
+                "",
+                CniResult {
+                    ips: vec![ip("10.1.2.3/32", None, Some(5))],
+                    ..CniResult::default()
+                },
+            ),
+        ];
+        for (name, input, fallback, want) in rows {
+            let got = CniResult::from_value(&input, fallback);
+            assert_eq!(got.as_ref().ok(), Some(&want), "{name}: {got:?}");
+            let bytes = serde_json::to_vec(&input).unwrap();
+            assert_eq!(
+                CniResult::from_slice(&bytes, fallback).ok(),
+                Some(want),
+                "{name} (from_slice)"
+            );
+        }
+    }
+
+    #[test]
+    fn conversion_table() {
+        let bridge = json!({"cniVersion": "0.3.1",
+            "interfaces": [{"name": "cni0", "mac": "aa:bb:cc:00:00:01"},
+                           {"name": "eth0", "mac": "aa:bb:cc:00:00:03", "sandbox": "/var/run/netns/pod"}],
+            "ips": [{"version": "4", "interface": 1, "address": "10.1.2.3/24", "gateway": "10.1.2.1"}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}], "dns": {}});
+        let two_v4 = json!({"cniVersion": "1.0.0",
+            "ips": [{"address": "10.1.2.3/24"}, {"address": "10.1.9.3/24"}, {"address": "fd00::3/64"}]});
+        let rows: Vec<(&str, Value, &str, &str, Want)> = vec![
+            (
+                "delegate 0.3.1 -> 1.0.0 drops ip version",
+                bridge.clone(),
+                "1.0.0",
+                "1.0.0",
+                Want::Json(json!({"cniVersion": "1.0.0",
+                    "interfaces": [{"name": "cni0", "mac": "aa:bb:cc:00:00:01"},
+                                   {"name": "eth0", "mac": "aa:bb:cc:00:00:03", "sandbox": "/var/run/netns/pod"}],
+                    "ips": [{"interface": 1, "address": "10.1.2.3/24", "gateway": "10.1.2.1"}],
+                    "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}]})),
+            ),
+            (
+                "delegate 0.3.1 -> 0.2.0 drops interfaces",
+                bridge,
+                "1.0.0",
+                "0.2.0",
+                Want::Json(json!({"cniVersion": "0.2.0",
+                    "ip4": {"ip": "10.1.2.3/24", "gateway": "10.1.2.1",
+                            "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.2.1"}]}})),
+            ),
+            (
+                "1.0.0 -> 0.4.0 derives version from family, not the input field",
+                json!({"cniVersion": "1.0.0", "ips": [{"version": "6", "address": "10.1.2.3/24"},
+                                                      {"version": "4", "address": "fd00::3/64"},
+                                                      {"address": "::ffff:10.1.2.4/120"}]}),
+                "",
+                "0.4.0",
+                Want::Json(json!({"cniVersion": "0.4.0", "ips": [
+                    {"version": "4", "address": "10.1.2.3/24"},
+                    {"version": "6", "address": "fd00::3/64"},
+                    {"version": "4", "address": "::ffff:10.1.2.4/120"}]})),
+            ),
+            (
+                "empty result, dns omitted",
+                json!({"cniVersion": "1.1.0", "dns": {"nameservers": [], "domain": ""}}),
+                "",
+                "1.0.0",
+                Want::Json(json!({"cniVersion": "1.0.0"})),
+            ),
+            (
+                "missing cniVersion uses fallback",
+                json!({"ip4": {"ip": "10.1.2.3/24"}}),
+                "0.2.0",
+                "1.1.0",
+                Want::Json(json!({"cniVersion": "1.1.0", "ips": [{"address": "10.1.2.3/24"}]})),
+            ),
+            (
+                "empty cniVersion means 0.1.0",
+                json!({"cniVersion": "", "ip4": {"ip": "10.1.2.3/24"}}),
+                "1.0.0",
+                "0.3.0",
+                Want::Json(
+                    json!({"cniVersion": "0.3.0", "ips": [{"version": "4", "address": "10.1.2.3/24"}]}),
+                ),
+            ),
+            (
+                "lossy: two IPv4 to 0.2.0",
+                two_v4.clone(),
+                "",
+                "0.2.0",
+                Want::Lossy("2 IPv4 addresses (10.1.2.3/24, 10.1.9.3/24)"),
+            ),
+            (
+                "two IPv4 to 0.3.0 is fine",
+                two_v4,
+                "",
+                "0.3.0",
+                Want::Json(json!({"cniVersion": "0.3.0", "ips": [
+                {"version": "4", "address": "10.1.2.3/24"}, {"version": "4", "address": "10.1.9.3/24"},
+                {"version": "6", "address": "fd00::3/64"}]})),
+            ),
+            (
+                "lossy: two IPv6 to 0.1.0",
+                json!({"cniVersion": "1.1.0", "ips": [{"address": "fd00::3/64"}, {"address": "fd01::3/64"}]}),
+                "",
+                "0.1.0",
+                Want::Lossy("2 IPv6 addresses"),
+            ),
+            (
+                "lossy: no addresses to 0.2.0",
+                json!({"cniVersion": "1.0.0", "interfaces": [{"name": "eth0"}]}),
+                "",
+                "0.2.0",
+                Want::Lossy("no IP addresses"),
+            ),
+            (
+                "lossy: IPv6 route without IPv6 address to 0.2.0",
+                json!({"cniVersion": "1.0.0", "ips": [{"address": "10.1.2.3/24"}], "routes": [{"dst": "::/0"}]}),
+                "",
+                "0.2.0",
+                Want::Lossy("route to ::/0 has no IPv6 address"),
+            ),
+            (
+                "not an object: array",
+                json!([1, 2]),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("not a JSON object"),
+            ),
+            (
+                "not an object: string",
+                json!("ok"),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("not a JSON object"),
+            ),
+            (
+                "not an object: null",
+                Value::Null,
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("not a JSON object"),
+            ),
+            (
+                "cniVersion not a string",
+                json!({"cniVersion": 1}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("cniVersion"),
+            ),
+            (
+                "unknown input version",
+                json!({"cniVersion": "0.5.0"}),
+                "1.0.0",
+                "1.0.0",
+                Want::Unsupported("0.5.0"),
+            ),
+            (
+                "unknown fallback version",
+                json!({}),
+                "2.0.0",
+                "1.0.0",
+                Want::Unsupported("2.0.0"),
+            ),
+            (
+                "unknown output version",
+                json!({}),
+                "1.0.0",
+                "1.2.0",
+                Want::Unsupported("1.2.0"),
+            ),
+            (
+                "garbage output version",
+                json!({}),
+                "1.0.0",
+                "latest",
+                Want::Unsupported("latest"),
+            ),
+            (
+                "empty output version",
+                json!({}),
+                "1.0.0",
+                "",
+                Want::Unsupported(""),
+            ),
+            (
+                "bad CIDR: no prefix",
+                json!({"ips": [{"address": "10.1.2.3"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].address: invalid CIDR"),
+            ),
+            (
+                "bad CIDR: v4 prefix 33",
+                json!({"ips": [{"address": "10.1.2.3/33"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].address"),
+            ),
+            (
+                "bad CIDR: v6 prefix 129",
+                json!({"ips": [{"address": "fd00::1/129"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].address"),
+            ),
+            (
+                "bad CIDR: signed prefix",
+                json!({"ips": [{"address": "10.1.2.3/+24"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].address"),
+            ),
+            (
+                "bad CIDR: not an address",
+                json!({"ips": [{"address": "pod/24"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].address"),
+            ),
+            (
+                "bad CIDR: legacy ip4",
+                json!({"ip4": {"ip": "10.1.2/24"}}),
+                "0.2.0",
+                "1.0.0",
+                Want::Decode("ips[0].address"),
+            ),
+            (
+                "bad type: address",
+                json!({"ips": [{"address": 5}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0]: invalid type"),
+            ),
+            (
+                "missing address",
+                json!({"ips": [{"gateway": "10.1.2.1"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0]: missing field `address`"),
+            ),
+            (
+                "missing legacy ip",
+                json!({"ip4": {"gateway": "10.1.2.1"}}),
+                "0.2.0",
+                "1.0.0",
+                Want::Decode("ip4: missing field `ip`"),
+            ),
+            (
+                "ips not a list",
+                json!({"ips": {"address": "10.1.2.3/24"}}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips: not a list"),
+            ),
+            (
+                "bad gateway",
+                json!({"ips": [{"address": "10.1.2.3/24", "gateway": "10.1.2.256"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].gateway: invalid IP"),
+            ),
+            (
+                "bad route dst",
+                json!({"routes": [{"dst": "default"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("routes[0].dst"),
+            ),
+            (
+                "bad route gw",
+                json!({"routes": [{"dst": "0.0.0.0/0", "gw": "gw"}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("routes[0].gw"),
+            ),
+            (
+                "bad index: out of range",
+                json!({"interfaces": [{"name": "eth0"}], "ips": [{"address": "10.1.2.3/24", "interface": 1}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0].interface: index 1 out of range"),
+            ),
+            (
+                "bad index: negative",
+                json!({"interfaces": [{"name": "eth0"}], "ips": [{"address": "10.1.2.3/24", "interface": -1}]}),
+                "1.0.0",
+                "1.0.0",
+                Want::Decode("ips[0]: invalid value"),
+            ),
+            (
+                "bad scope type",
+                json!({"routes": [{"dst": "0.0.0.0/0", "scope": 256}]}),
+                "1.1.0",
+                "1.1.0",
+                Want::Decode("routes[0]"),
+            ),
+        ];
+        for (name, input, fallback, to, want) in rows {
+            check(name, convert(&input, fallback, to), &want);
+        }
+    }
+
+    #[test]
+    fn from_slice_rejects_non_json() {
+        for (name, bytes) in [
+            ("truncated", &b"{\"ips\": ["[..]),
+            ("empty", b""),
+            ("binary", b"\xff\xfe"),
+        ] {
+            let err = CniResult::from_slice(bytes, "1.0.0").unwrap_err();
+            assert!(
+                matches!(&err, ResultError::Decode(m) if m.contains("invalid JSON")),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn to_value_validates_built_results() {
+        let r = CniResult {
+            ips: vec![IpConfig {
+                address: "10.1.2.3/24".into(),
+                interface: Some(2),
+                ..IpConfig::default()
+            }],
+            interfaces: vec![Interface {
+                name: "eth0".into(),
+                ..Interface::default()
+            }],
+            ..CniResult::default()
+        };
+        assert!(
+            matches!(r.to_value("1.0.0"), Err(ResultError::Decode(m)) if m.contains("out of range"))
+        );
+    }
+
+    #[test]
+    fn ips_of_table() {
+        let multi = CniResult::from_value(
+            &json!({"cniVersion": "1.0.0",
+                "interfaces": [{"name": "br0"}, {"name": "eth0", "sandbox": "/ns"}, {"name": "net1", "sandbox": "/ns"}],
+                "ips": [{"address": "10.0.0.1/24", "interface": 0},
+                        {"address": "10.1.2.3/24", "interface": 1},
+                        {"address": "fd00::3/64", "interface": 1},
+                        {"address": "10.9.0.5/16", "interface": 2},
+                        {"address": "10.7.0.1/16"}]}),
+            "",
+        )
+        .unwrap();
+        let legacy = CniResult::from_value(&fixture("0.2.0", 0), "").unwrap();
+        let rows: &[(&str, &CniResult, &str, &[&str])] = &[
+            (
+                "pod interface, dual stack",
+                &multi,
+                "eth0",
+                &["10.1.2.3", "fd00::3"],
+            ),
+            ("second pod interface", &multi, "net1", &["10.9.0.5"]),
+            ("host-side interface", &multi, "br0", &["10.0.0.1"]),
+            ("unknown name", &multi, "net9", &[]),
+            (
+                "no interfaces: all addresses",
+                &legacy,
+                "eth0",
+                &["10.1.2.3", "fd00::3"],
+            ),
+            ("empty result", &CniResult::default(), "eth0", &[]),
+        ];
+        for (name, result, ifname, want) in rows {
+            assert_eq!(result.ips_of(ifname), *want, "{name}");
+        }
+    }
+}

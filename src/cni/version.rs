@@ -4,7 +4,9 @@ use std::cmp::Ordering;
 use std::fmt;
 
 /// Every spec version plexus accepts from a runtime and can answer in, oldest first.
-pub const SUPPORTED: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const SUPPORTED: &[&str] = &[
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
 
 /// The newest spec version plexus implements.
 pub const LATEST: &str = "1.1.0";
@@ -32,7 +34,11 @@ impl Version {
 
     /// Builds a version from its three numbers.
     pub const fn new(major: u16, minor: u16, patch: u16) -> Self {
-        Version { major, minor, patch }
+        Version {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// Parses `X.Y.Z` (an empty string means 0.1.0, as libcni treats a missing cniVersion).

@@ -1,0 +1,434 @@
+//! plexus's own configuration (read from stdin like any CNI plugin's), with Multus's keys and
+//! meanings, and resolution of network references to delegate configs on disk.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::cni::conf::{ConfError, ConfList};
+use crate::cni::version::Version;
+
+/// Default directory searched for network configs named by `clusterNetwork`/`defaultNetworks`.
+pub const DEFAULT_CONF_DIR: &str = "/etc/cni/net.d";
+/// Default journal directory.
+pub const DEFAULT_CNI_DIR: &str = "/var/lib/plexus";
+/// Default plugin directory (searched before `CNI_PATH`).
+pub const DEFAULT_BIN_DIR: &str = "/opt/cni/bin";
+/// Default delegate timeout.
+pub const DEFAULT_DELEGATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What is wrong with plexus's config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// stdin is not JSON.
+    #[error("plexus config on stdin is not valid JSON: {0}")]
+    Decode(String),
+    /// The runtime asked for a version plexus does not speak.
+    #[error("plexus config: unsupported cniVersion {0:?}")]
+    Version(String),
+    /// A key has the wrong shape.
+    #[error("plexus config: {0}")]
+    Invalid(String),
+    /// A network reference that resolves to nothing.
+    #[error("network {reference:?}: {reason}")]
+    Unresolved {
+        /// The reference as written in the config.
+        reference: String,
+        /// Why it did not resolve.
+        reason: String,
+    },
+    /// A delegate config that is itself invalid.
+    #[error(transparent)]
+    Delegate(#[from] ConfError),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    #[serde(default)]
+    cni_version: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "type")]
+    ty: Option<String>,
+    conf_dir: Option<String>,
+    #[serde(alias = "cniConfigDir")]
+    cni_dir: Option<String>,
+    bin_dir: Option<String>,
+    cluster_network: Option<String>,
+    #[serde(default)]
+    default_networks: Option<Vec<String>>,
+    #[serde(default)]
+    delegates: Option<Vec<Value>>,
+    #[serde(rename = "readinessindicatorfile", alias = "readinessIndicatorFile")]
+    readiness_indicator_file: Option<String>,
+    log_file: Option<String>,
+    log_level: Option<String>,
+    log_to_stderr: Option<bool>,
+    delegate_timeout_seconds: Option<f64>,
+    #[serde(default)]
+    runtime_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    prev_result: Option<Value>,
+}
+
+/// plexus's configuration for one invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The runtime's cniVersion: results and errors are answered in it.
+    pub cni_version: String,
+    /// plexus's own network name.
+    pub name: String,
+    /// plexus's own plugin type (used to refuse delegating to itself).
+    pub self_type: String,
+    /// Where network names are looked up (`confDir`).
+    pub conf_dir: PathBuf,
+    /// The journal directory (`cniDir`).
+    pub cni_dir: PathBuf,
+    /// The first plugin directory (`binDir`); `CNI_PATH` follows.
+    pub bin_dir: PathBuf,
+    /// `clusterNetwork` reference, if given.
+    pub cluster_network: Option<String>,
+    /// `defaultNetworks` references, in order.
+    pub default_networks: Vec<String>,
+    /// Inline `delegates` (the first is the cluster network).
+    pub delegates: Vec<Value>,
+    /// `readinessindicatorfile`: STATUS and ADD fail while it does not exist.
+    pub readiness_indicator_file: Option<PathBuf>,
+    /// `logFile`.
+    pub log_file: Option<PathBuf>,
+    /// `logLevel` (Multus spellings: panic, error, warning, info, debug, verbose).
+    pub log_level: String,
+    /// `logToStderr` (default true, as Multus).
+    pub log_to_stderr: bool,
+    /// How long one delegate may run before it is killed.
+    pub delegate_timeout: Duration,
+    /// `runtimeConfig` the runtime sent (for the capabilities plexus's conflist declares).
+    pub runtime_config: Map<String, Value>,
+    /// The whole config as received (for verb-specific keys such as GC's valid attachments).
+    pub raw: Value,
+}
+
+impl Config {
+    /// Parses plexus's config from stdin bytes.
+    ///
+    /// # Errors
+    /// [`ConfigError::Decode`] for non-JSON, [`ConfigError::Version`] for an unsupported
+    /// cniVersion, [`ConfigError::Invalid`] for a key of the wrong shape.
+    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let raw: Value =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Decode(e.to_string()))?;
+        if !raw.is_object() {
+            return Err(ConfigError::Invalid(
+                "the config must be a JSON object".into(),
+            ));
+        }
+        let r: Raw =
+            serde_json::from_value(raw.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let cni_version = r.cni_version.unwrap_or_default();
+        if Version::parse_supported(&cni_version).is_none() {
+            return Err(ConfigError::Version(cni_version));
+        }
+        let delegate_timeout = match r.delegate_timeout_seconds {
+            None => DEFAULT_DELEGATE_TIMEOUT,
+            Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
+            Some(s) => {
+                return Err(ConfigError::Invalid(format!(
+                    "delegateTimeoutSeconds {s} must be between 0 and 3600"
+                )));
+            }
+        };
+        let path = |o: Option<String>, d: &str| {
+            PathBuf::from(o.filter(|s| !s.is_empty()).unwrap_or_else(|| d.to_string()))
+        };
+        let nonempty = |o: Option<String>| o.filter(|s| !s.is_empty());
+        Ok(Config {
+            cni_version,
+            name: r.name.unwrap_or_default(),
+            self_type: r.ty.unwrap_or_else(|| "plexus".into()),
+            conf_dir: path(r.conf_dir, DEFAULT_CONF_DIR),
+            cni_dir: path(r.cni_dir, DEFAULT_CNI_DIR),
+            bin_dir: path(r.bin_dir, DEFAULT_BIN_DIR),
+            cluster_network: nonempty(r.cluster_network),
+            default_networks: r.default_networks.unwrap_or_default(),
+            delegates: r.delegates.unwrap_or_default(),
+            readiness_indicator_file: nonempty(r.readiness_indicator_file).map(PathBuf::from),
+            log_file: nonempty(r.log_file).map(PathBuf::from),
+            log_level: r.log_level.unwrap_or_else(|| "warning".into()),
+            log_to_stderr: r.log_to_stderr.unwrap_or(true),
+            delegate_timeout,
+            runtime_config: r.runtime_config.unwrap_or_default(),
+            raw: {
+                let _ = r.prev_result;
+                raw
+            },
+        })
+    }
+
+    /// The cluster network followed by the extra default networks, resolved to configs:
+    /// `clusterNetwork` + `defaultNetworks` when `clusterNetwork` is set, else `delegates`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a reference that resolves to nothing or to an invalid config, or
+    /// when neither `clusterNetwork` nor `delegates` is given.
+    pub fn networks(&self) -> Result<Vec<ConfList>, ConfigError> {
+        let mut out = Vec::new();
+        if let Some(cluster) = &self.cluster_network {
+            out.push(self.resolve(cluster)?);
+            for d in &self.default_networks {
+                out.push(self.resolve(d)?);
+            }
+        } else if !self.delegates.is_empty() {
+            for (i, d) in self.delegates.iter().enumerate() {
+                let c = ConfList::from_value(d.clone(), &format!("delegates[{i}]"), None)?;
+                self.refuse_self(&c, &format!("delegates[{i}]"))?;
+                out.push(c);
+            }
+            for d in &self.default_networks {
+                out.push(self.resolve(d)?);
+            }
+        } else {
+            return Err(ConfigError::Invalid(
+                "neither clusterNetwork nor delegates is set: no cluster network to run".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Resolves a network reference the way Multus does: a path to a config file, a directory
+    /// (its alphabetically first config), or the `name` of a config in `confDir`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Unresolved`] when nothing matches; [`ConfigError::Delegate`] when the
+    /// file found is not a valid config.
+    pub fn resolve(&self, reference: &str) -> Result<ConfList, ConfigError> {
+        let unresolved = |reason: String| ConfigError::Unresolved {
+            reference: reference.to_string(),
+            reason,
+        };
+        let p = Path::new(reference);
+        let conf = if p.is_absolute() {
+            if p.is_dir() {
+                let files = config_files(p).map_err(|e| unresolved(e.to_string()))?;
+                let mut found = None;
+                for f in files {
+                    let c = load_file(&f)?;
+                    if !self.is_self(&c) {
+                        found = Some(c);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| unresolved(format!("no network config in {}", p.display())))?
+            } else if p.is_file() {
+                load_file(p)?
+            } else {
+                return Err(unresolved("no such file or directory".into()));
+            }
+        } else {
+            if reference.contains('/') || reference.is_empty() {
+                return Err(unresolved(
+                    "must be an absolute path or the name of a network config".into(),
+                ));
+            }
+            let files = config_files(&self.conf_dir).map_err(|e| {
+                unresolved(format!("reading confDir {}: {e}", self.conf_dir.display()))
+            })?;
+            let mut found = None;
+            for f in files {
+                // A file that does not parse cannot be the one named; other networks' broken
+                // files must not break this lookup.
+                if let Ok(c) = load_file(&f)
+                    && c.name == reference
+                {
+                    found = Some(c);
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                unresolved(format!(
+                    "no config named {reference:?} in {}",
+                    self.conf_dir.display()
+                ))
+            })?
+        };
+        self.refuse_self(&conf, reference)?;
+        Ok(conf)
+    }
+
+    fn is_self(&self, c: &ConfList) -> bool {
+        (0..c.plugins.len()).any(|i| c.plugin_type(i) == self.self_type)
+    }
+
+    fn refuse_self(&self, c: &ConfList, reference: &str) -> Result<(), ConfigError> {
+        if self.is_self(c) {
+            return Err(ConfigError::Unresolved {
+                reference: reference.to_string(),
+                reason: format!(
+                    "the network {:?} runs plexus itself (type {:?}); that would recurse",
+                    c.name, self.self_type
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Config files in `dir` (`.conf`, `.conflist`, `.json`), sorted by name.
+///
+/// # Errors
+/// The directory cannot be read.
+pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("conf" | "conflist" | "json")
+                )
+        })
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Largest network config file plexus reads.
+const MAX_CONF_FILE: u64 = 1 << 20;
+
+fn load_file(p: &Path) -> Result<ConfList, ConfigError> {
+    let name = p.display().to_string();
+    let unresolved = |reason: String| ConfigError::Unresolved {
+        reference: name.clone(),
+        reason,
+    };
+    let meta = std::fs::metadata(p).map_err(|e| unresolved(e.to_string()))?;
+    if meta.len() > MAX_CONF_FILE {
+        return Err(unresolved(format!("larger than {MAX_CONF_FILE} bytes")));
+    }
+    let bytes = std::fs::read(p).map_err(|e| unresolved(e.to_string()))?;
+    Ok(ConfList::from_slice(&bytes, &name)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("plexus-cfg-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn parse_table() {
+        let rows: &[(&str, &str, Result<(), &str>)] = &[
+            (
+                "minimal",
+                r#"{"cniVersion":"1.0.0","name":"p","type":"plexus","clusterNetwork":"x"}"#,
+                Ok(()),
+            ),
+            (
+                "multus keys",
+                r#"{"cniVersion":"0.3.1","name":"m","type":"plexus","confDir":"/x","cniDir":"/y","binDir":"/z","readinessindicatorfile":"/r","logFile":"/l","logLevel":"debug","logToStderr":false,"capabilities":{"portMappings":true},"unknownKey":1}"#,
+                Ok(()),
+            ),
+            ("not json", "{", Err("not valid JSON")),
+            ("not object", "[]", Err("JSON object")),
+            (
+                "bad version",
+                r#"{"cniVersion":"0.9.0"}"#,
+                Err("unsupported cniVersion"),
+            ),
+            (
+                "bad timeout",
+                r#"{"cniVersion":"1.0.0","delegateTimeoutSeconds":-1}"#,
+                Err("delegateTimeoutSeconds"),
+            ),
+            (
+                "wrong shape",
+                r#"{"cniVersion":"1.0.0","defaultNetworks":"x"}"#,
+                Err("plexus config"),
+            ),
+        ];
+        for (name, input, want) in rows {
+            match (Config::parse(input.as_bytes()), want) {
+                (Ok(_), Ok(())) => {}
+                (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{name}: {e}"),
+                (got, _) => panic!("{name}: {:?}", got.map(|c| c.name)),
+            }
+        }
+        let c = Config::parse(rows[1].1.as_bytes()).unwrap();
+        assert_eq!(c.conf_dir, PathBuf::from("/x"));
+        assert_eq!(c.cni_dir, PathBuf::from("/y"));
+        assert!(!c.log_to_stderr);
+        assert_eq!(c.readiness_indicator_file, Some(PathBuf::from("/r")));
+    }
+
+    #[test]
+    fn resolve_table() {
+        let d = tmpdir("resolve");
+        let w = |f: &str, v: Value| std::fs::write(d.join(f), v.to_string()).unwrap();
+        w(
+            "00-plexus.conflist",
+            json!({"cniVersion":"1.0.0","name":"plexus-net","plugins":[{"type":"plexus"}]}),
+        );
+        w(
+            "10-bridge.conflist",
+            json!({"cniVersion":"1.0.0","name":"cbr","plugins":[{"type":"bridge"}]}),
+        );
+        w(
+            "20-mv.conf",
+            json!({"cniVersion":"0.4.0","name":"mv","type":"macvlan"}),
+        );
+        w(
+            "30-broken.conf",
+            json!({"cniVersion":"1.0.0","name":"broken","type":"../x"}),
+        );
+        std::fs::write(d.join("99-notjson.conf"), "{").unwrap();
+        let cfg = Config::parse(
+            json!({"cniVersion":"1.0.0","confDir": d, "clusterNetwork": d, "defaultNetworks":["mv"]})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let nets = cfg.networks().unwrap();
+        assert_eq!(nets[0].name, "cbr", "directory skips plexus's own conflist");
+        assert_eq!(nets[1].name, "mv");
+        let f = d.join("20-mv.conf");
+        assert_eq!(cfg.resolve(f.to_str().unwrap()).unwrap().name, "mv");
+        let errs: &[(&str, String, &str)] = &[
+            ("unknown name", "nope".into(), "no config named"),
+            ("relative path", "a/b".into(), "absolute path"),
+            (
+                "missing file",
+                d.join("missing.conf").display().to_string(),
+                "no such file",
+            ),
+            (
+                "self",
+                d.join("00-plexus.conflist").display().to_string(),
+                "recurse",
+            ),
+            (
+                "hostile file",
+                d.join("30-broken.conf").display().to_string(),
+                "type",
+            ),
+            (
+                "not json file",
+                d.join("99-notjson.conf").display().to_string(),
+                "not valid JSON",
+            ),
+        ];
+        for (name, r, frag) in errs {
+            let e = cfg.resolve(r).expect_err(name);
+            assert!(e.to_string().contains(frag), "{name}: {e}");
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -1,0 +1,110 @@
+//! What the journal holds for one container: the plan, the runtime's parameters, and each
+//! attachment's cached result.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cni::conf::{ConfError, ConfList};
+use crate::plan::Attachment;
+
+/// Version of the record format.
+pub const FORMAT: u32 = 1;
+
+/// The journal record of one container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// Record format version.
+    pub format: u32,
+    /// `CNI_CONTAINERID`.
+    pub container_id: String,
+    /// `CNI_NETNS` at ADD time.
+    pub netns: String,
+    /// The runtime's `CNI_IFNAME`.
+    pub ifname: String,
+    /// `CNI_ARGS` given to delegates.
+    pub cni_args: String,
+    /// True once ADD has succeeded as a whole.
+    pub complete: bool,
+    /// Attachments in ADD order.
+    pub attachments: Vec<Entry>,
+}
+
+/// One attachment in the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The network's name.
+    pub network: String,
+    /// The interface in the pod.
+    pub ifname: String,
+    /// True for the cluster network.
+    #[serde(default)]
+    pub cluster: bool,
+    /// The delegate config, as run.
+    pub conf: Value,
+    /// `runtimeConfig` as given to the delegate.
+    #[serde(default)]
+    pub runtime_config: Map<String, Value>,
+    /// The delegate's ADD result (in the delegate's version), once it returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+}
+
+impl Record {
+    /// A record for a plan, before anything ran.
+    pub fn new(
+        container_id: &str,
+        netns: &str,
+        ifname: &str,
+        cni_args: &str,
+        plan: &[Attachment],
+    ) -> Record {
+        Record {
+            format: FORMAT,
+            container_id: container_id.to_string(),
+            netns: netns.to_string(),
+            ifname: ifname.to_string(),
+            cni_args: cni_args.to_string(),
+            complete: false,
+            attachments: plan
+                .iter()
+                .map(|a| Entry {
+                    network: a.network.clone(),
+                    ifname: a.ifname.clone(),
+                    cluster: a.cluster,
+                    conf: a.conf.to_value(),
+                    runtime_config: a.runtime_config.clone(),
+                    result: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// The attachments back as plan entries, with their cached results.
+    ///
+    /// # Errors
+    /// A stored config that is no longer valid (the record is then treated as corrupt).
+    pub fn attachments(&self) -> Result<Vec<(Attachment, Option<Value>)>, ConfError> {
+        self.attachments
+            .iter()
+            .map(|e| {
+                let conf = ConfList::from_value(
+                    e.conf.clone(),
+                    &format!("journal entry {}", e.ifname),
+                    Some(&e.network),
+                )?;
+                Ok((
+                    Attachment {
+                        network: e.network.clone(),
+                        ifname: e.ifname.clone(),
+                        conf,
+                        runtime_config: e.runtime_config.clone(),
+                        cluster: e.cluster,
+                    },
+                    e.result.clone(),
+                ))
+            })
+            .collect()
+    }
+}

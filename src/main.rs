@@ -1,0 +1,112 @@
+//! Entry point: the CNI plugin when `CNI_COMMAND` is set, otherwise the command line. The only
+//! place that prints errors and chooses the exit code.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use plexus::cni::env::{Command, Request, read_stdin};
+use plexus::cni::version::{self, Version};
+use plexus::config::Config;
+use plexus::delegate::exec::ProcessExecutor;
+use plexus::engine::Engine;
+use plexus::error::Error;
+
+fn main() -> ExitCode {
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return cni_main();
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--version" | "-V" | "version") => {
+            println!("plexus {}", env!("CARGO_PKG_VERSION"));
+            println!("CNI spec versions: {}", version::SUPPORTED.join(", "));
+            ExitCode::SUCCESS
+        }
+        None | Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("plexus: unknown command {other:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+const USAGE: &str = "plexus: a multi-network CNI meta-plugin (a drop-in replacement for Multus)
+
+As a CNI plugin it is run by the container runtime with CNI_COMMAND set and its
+configuration on stdin. As a command:
+  plexus --version     print the version and the CNI spec versions it speaks
+  plexus help          this text";
+
+fn print_json(v: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, v);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// The version to answer errors in: the runtime's, if it can be read and is supported.
+fn error_version(stdin: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(stdin)
+        .ok()
+        .and_then(|v| v.get("cniVersion")?.as_str().map(str::to_string))
+        .filter(|v| Version::parse_supported(v).is_some())
+        .unwrap_or_else(|| version::LATEST.to_string())
+}
+
+fn cni_main() -> ExitCode {
+    let stdin = read_stdin(std::io::stdin().lock());
+    let version_for_errors = stdin
+        .as_ref()
+        .map(|b| error_version(b))
+        .unwrap_or_else(|_| version::LATEST.to_string());
+    match run(stdin) {
+        Ok(Some(v)) => {
+            print_json(&v);
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(code = e.code(), error = %e, "CNI call failed");
+            let obj = e.to_object(&version_for_errors);
+            print_json(&serde_json::to_value(obj).unwrap_or_default());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(
+    stdin: Result<Vec<u8>, plexus::cni::env::StdinError>,
+) -> Result<Option<serde_json::Value>, Error> {
+    let req = Request::from_env(|k| std::env::var(k).ok())?;
+    if req.command == Command::Version {
+        return Ok(Some(version::version_info()));
+    }
+    let stdin = stdin?;
+    let cfg = Config::parse(&stdin)?;
+    plexus::log::init(cfg.log_file.as_deref(), &cfg.log_level, cfg.log_to_stderr);
+    tracing::debug!(
+        command = req.command.as_str(),
+        container_id = %req.container_id,
+        netns = %req.netns,
+        ifname = %req.ifname,
+        "CNI call"
+    );
+    let mut dirs: Vec<PathBuf> = vec![cfg.bin_dir.clone()];
+    dirs.extend(req.path.iter().cloned());
+    let host_path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let exec = ProcessExecutor::new(dirs, host_path, cfg.delegate_timeout);
+    let engine = Engine::new(&cfg, &req, &exec);
+    match req.command {
+        Command::Add => engine.add().map(Some),
+        Command::Del => engine.del().map(|_| None),
+        Command::Check => engine.check().map(|_| None),
+        Command::Gc => engine.gc().map(|_| None),
+        Command::Status => engine.status().map(|_| None),
+        Command::Version => Ok(Some(version::version_info())),
+    }
+}
