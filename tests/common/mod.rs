@@ -7,7 +7,8 @@
 //! temp dir holding the configs, the host-local leases, the plexus journal and test plugins.
 //! Dropping it kills every process left in those namespaces and deletes them, also on panic.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
+// Each test binary uses a different part of the harness.
+#![allow(dead_code)]
 // The engine's rule "only the delegate executor spawns processes" is about src/; the harness
 // necessarily runs `ip` and the binary under test.
 #![allow(clippy::disallowed_methods)]
