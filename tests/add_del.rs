@@ -7,6 +7,7 @@ mod common;
 use common::TestEnv;
 use common::conf;
 use common::result::{assert_cluster_result, assert_macvlan};
+use std::os::unix::fs::PermissionsExt;
 
 fn add_then_del(tag: &str, octet: u8, version: &str) {
     let env = TestEnv::new(tag, octet);
@@ -29,6 +30,14 @@ fn add_then_del(tag: &str, octet: u8, version: &str) {
         env.journal_files().contains(&format!("{id}.json")),
         "ADD journals the container: {:?}",
         env.journal_files()
+    );
+    // The journal is private: dir 0700 (plexus creates it), file 0600.
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&env.journal_dir()), 0o700, "journal dir mode");
+    assert_eq!(
+        mode(&env.journal_dir().join(format!("{id}.json"))),
+        0o600,
+        "journal file mode"
     );
     // The host side of the pod's veth is on the cluster bridge in the node netns.
     let veths: Vec<_> = env

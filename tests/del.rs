@@ -108,3 +108,90 @@ fn add_again_after_del() {
     env.plexus("DEL", &id, Some(&pod), &cfg).ok();
     env.assert_nothing_left();
 }
+
+/// A delegate whose DEL fails: DEL reports it, keeps the journal for what is left, still
+/// releases the others; the runtime's retry finishes the job.
+#[test]
+fn failed_delegate_del_keeps_journal_and_retry_finishes() {
+    let env = TestEnv::new("dflk", 57);
+    let pod = env.add_pod();
+    let flag = env.dir.join("del-fails");
+    std::fs::write(&flag, "").unwrap();
+    common::scripted_plugin(
+        &env,
+        "px-flaky",
+        &format!(
+            "echo '{{\"cniVersion\":\"1.0.0\",\"interfaces\":[],\"ips\":[]}}' ;;\nDEL) if [ -f '{}' ]; then echo '{{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"device busy\"}}'; exit 1; fi",
+            flag.display()
+        ),
+    );
+    let mut cfg = conf::standard(&env, "1.0.0");
+    conf::write_conf(
+        &env,
+        "30-flaky.conf",
+        &conf::plugin_conf("flaky-c", "px-flaky"),
+    );
+    cfg["defaultNetworks"] = serde_json::json!([conf::MACVLAN, "flaky-c"]);
+    let id = add(&env, &pod, &cfg);
+
+    let (_, msg) = env.plexus("DEL", &id, Some(&pod), &cfg).err();
+    assert!(
+        msg.contains("flaky-c"),
+        "DEL error names the network: {msg}"
+    );
+    assert!(
+        msg.contains("device busy"),
+        "DEL error carries the delegate's msg: {msg}"
+    );
+    assert!(
+        env.journal_files().contains(&format!("{id}.json")),
+        "journal kept for the retry: {:?}",
+        env.journal_files()
+    );
+    assert!(
+        env.leases().is_empty(),
+        "the other networks were still released: {:?}",
+        env.leases()
+    );
+
+    std::fs::remove_file(&flag).unwrap();
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+    let dels = env
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("DEL net2"))
+        .count();
+    assert_eq!(
+        dels,
+        2,
+        "the retry DELs the failed attachment again: {:?}",
+        env.calls()
+    );
+}
+
+/// A journal that cannot be parsed is not skipped: DEL rebuilds the attachments from the
+/// configuration and releases them.
+#[test]
+fn del_with_corrupt_journal_still_releases() {
+    let env = TestEnv::new("dcor", 58);
+    let pod = env.add_pod();
+    let cfg = conf::standard(&env, "1.0.0");
+    let id = add(&env, &pod, &cfg);
+    let journal = env.journal_dir().join(format!("{id}.json"));
+    std::fs::write(&journal, "{ this is not a journal").unwrap();
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    assert!(env.leases().is_empty(), "leases leaked: {:?}", env.leases());
+    let left: Vec<_> = env
+        .links(&pod)
+        .into_iter()
+        .filter(|l| l.name != "lo")
+        .collect();
+    assert!(left.is_empty(), "links left in the pod: {left:?}");
+    assert!(!journal.exists(), "the corrupt journal is moved aside");
+    assert!(
+        env.node_leftovers().is_empty(),
+        "node: {:?}",
+        env.node_leftovers()
+    );
+}

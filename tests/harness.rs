@@ -83,6 +83,7 @@ fn reference_plugins_add_and_del_leave_nothing() {
 #[test]
 fn leftover_journal_and_node_links_are_detected() {
     let env = TestEnv::new("hrn", 201);
+    std::fs::create_dir_all(env.journal_dir()).unwrap();
     std::fs::write(env.journal_dir().join("abc.json"), "{}").unwrap();
     let detected =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| env.assert_nothing_left()));

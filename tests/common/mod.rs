@@ -100,6 +100,7 @@ pub struct TestEnv {
     pub bridge: String,
     pods: Mutex<Vec<String>>,
     pids: Mutex<Vec<u32>>,
+    pod_deleted: std::sync::atomic::AtomicBool,
 }
 
 impl TestEnv {
@@ -115,7 +116,7 @@ impl TestEnv {
             .join("plexus-it")
             .join(format!("{tag}-{uid}"));
         let _ = fs::remove_dir_all(&dir);
-        for sub in ["net.d", "journal", "ipam", "bin"] {
+        for sub in ["net.d", "ipam", "bin"] {
             fs::create_dir_all(dir.join(sub)).expect("create temp dir");
         }
         let env = TestEnv {
@@ -128,6 +129,7 @@ impl TestEnv {
             octet,
             pods: Mutex::new(Vec::new()),
             pids: Mutex::new(Vec::new()),
+            pod_deleted: std::sync::atomic::AtomicBool::new(false),
         };
         let out = Command::new("ip")
             .args(["netns", "add", &env.node])
@@ -174,6 +176,7 @@ impl TestEnv {
     /// Deletes a pod netns now (the guard skips it later).
     pub fn del_pod(&self, pod: &str) {
         sh(&["ip", "netns", "del", pod]);
+        self.pod_deleted.store(true, Ordering::SeqCst);
     }
 
     /// Remembers a pid to SIGKILL on drop.
@@ -182,8 +185,9 @@ impl TestEnv {
     }
 
     /// Path of the node's journal dir (plexus `cniDir`).
+    /// Not created by the harness: plexus must create it (0700) itself.
     pub fn journal_dir(&self) -> PathBuf {
-        self.dir.join("journal")
+        self.dir.join("state").join("journal")
     }
 
     /// host-local `dataDir` shared by every network of this test.
@@ -360,7 +364,7 @@ impl TestEnv {
         // When a pod netns is deleted the kernel removes the host end of its veth
         // asynchronously; give that (and only that) a bounded moment.
         let mut extra = self.node_leftovers();
-        if !extra.is_empty() {
+        if !extra.is_empty() && self.pod_deleted.load(Ordering::SeqCst) {
             wait_for(Duration::from_secs(5), || {
                 extra = self.node_leftovers();
                 extra.is_empty()
