@@ -38,6 +38,9 @@ fn add_fails_on_third(env: &TestEnv, third: Value, timeout: Option<u64>) -> (Out
         "journal of a fully rolled back ADD must be gone: {:?}",
         env.journal_files()
     );
+    // The runtime follows a failed ADD with DEL: it must succeed and change nothing.
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
     (out, msg)
 }
 
