@@ -10,3 +10,4 @@ pub mod error;
 pub mod journal;
 pub mod log;
 pub mod plan;
+pub mod k8s;

@@ -1,0 +1,38 @@
+# The interface to the project: `make demo`, `make test`, `make lint`.
+SHELL := /bin/bash
+CARGO ?= cargo
+# Reference CNI plugins (Debian's containernetworking-plugins) and iproute2 are needed by the
+# namespace tests and the quickstart; they are installed here when missing.
+CNI_PLUGIN_DIR ?= /usr/lib/cni
+
+.PHONY: all build test lint demo deps fmt
+
+all: build
+
+build:
+	$(CARGO) build
+
+deps:
+	@missing=""; \
+	[ -x $(CNI_PLUGIN_DIR)/bridge ] && [ -x $(CNI_PLUGIN_DIR)/macvlan ] && [ -x $(CNI_PLUGIN_DIR)/host-local ] || missing="$$missing containernetworking-plugins"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@[ "$$(id -u)" = 0 ] || { echo "make test / make demo need root: the tests create network namespaces" >&2; exit 1; }
+
+test: deps
+	$(CARGO) test --all-targets --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+demo: deps
+	$(CARGO) build --quiet
+	bash examples/demo.sh target/debug/plexus

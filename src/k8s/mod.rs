@@ -1,0 +1,5 @@
+//! Kubernetes: the NetworkAttachmentDefinition type, the pod annotations plexus reads and
+//! writes, and access to the API server.
+
+pub mod selection;
+pub mod status;

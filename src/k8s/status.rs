@@ -1,0 +1,1 @@
+//! The `k8s.v1.cni.cncf.io/network-status` annotation builder.
