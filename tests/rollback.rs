@@ -9,9 +9,14 @@ use common::{ADD_OK, Outcome, TestEnv, pid_alive, scripted_plugin};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Cluster network + macvlan-a (net1) + `third` (net2); ADD must fail. Returns the outcome and
-/// the env after asserting the error names the third network and nothing is left.
-fn add_fails_on_third(env: &TestEnv, third: Value, timeout: Option<u64>) -> (Outcome, String) {
+/// Cluster network + macvlan-a (net1) + `third` (net2); ADD must fail. Asserts the error names
+/// the third network and nothing is left, then that the runtime's follow-up DEL succeeds.
+/// Returns the outcome, its msg + details, and the test-plugin calls made by the ADD.
+fn add_fails_on_third(
+    env: &TestEnv,
+    third: Value,
+    timeout: Option<u64>,
+) -> (Outcome, String, Vec<String>) {
     let pod = env.add_pod();
     let mut cfg = conf::standard(env, "1.0.0");
     let name = third["name"].as_str().unwrap().to_string();
@@ -38,17 +43,18 @@ fn add_fails_on_third(env: &TestEnv, third: Value, timeout: Option<u64>) -> (Out
         "journal of a fully rolled back ADD must be gone: {:?}",
         env.journal_files()
     );
-    // The runtime follows a failed ADD with DEL: it must succeed and change nothing.
+    let calls = env.calls();
+    // The runtime follows a failed ADD with DEL: it must succeed and leave nothing.
     env.plexus("DEL", &id, Some(&pod), &cfg).ok();
     env.assert_nothing_left();
-    (out, msg)
+    (out, msg, calls)
 }
 
 #[test]
 fn ipvlan_third_network_fails_and_rolls_back() {
     let env = TestEnv::new("ripv", 21);
     let third = conf::ipvlan_conf(&env, "ipvlan-c", 2);
-    let (_, msg) = add_fails_on_third(&env, third, None);
+    let (_, msg, _) = add_fails_on_third(&env, third, None);
     assert!(
         msg.contains("not supported"),
         "the delegate's own message must surface: {msg}"
@@ -63,13 +69,14 @@ fn delegate_error_object_surfaces() {
         "px-errobj",
         r#"echo '{"cniVersion":"1.0.0","code":111,"msg":"quota of widgets exhausted","details":"zone 7"}'; exit 1"#,
     );
-    let (_, msg) = add_fails_on_third(&env, conf::plugin_conf("errobj-c", "px-errobj"), None);
+    let (_, msg, calls) =
+        add_fails_on_third(&env, conf::plugin_conf("errobj-c", "px-errobj"), None);
     assert!(
         msg.contains("quota of widgets exhausted"),
         "delegate msg: {msg}"
     );
     assert_eq!(
-        env.calls(),
+        calls,
         vec!["ADD net2 px-errobj", "DEL net2 px-errobj"],
         "the failed attachment itself is rolled back"
     );
@@ -79,22 +86,17 @@ fn delegate_error_object_surfaces() {
 fn delegate_printing_garbage_rolls_back() {
     let env = TestEnv::new("rgrb", 23);
     scripted_plugin(&env, "px-garbage", "echo 'this is {not json'; exit 0");
-    add_fails_on_third(&env, conf::plugin_conf("garbage-c", "px-garbage"), None);
-    assert_eq!(
-        env.calls(),
-        vec!["ADD net2 px-garbage", "DEL net2 px-garbage"]
-    );
+    let (_, _, calls) =
+        add_fails_on_third(&env, conf::plugin_conf("garbage-c", "px-garbage"), None);
+    assert_eq!(calls, vec!["ADD net2 px-garbage", "DEL net2 px-garbage"]);
 }
 
 #[test]
 fn delegate_exiting_nonzero_silently_rolls_back() {
     let env = TestEnv::new("rsil", 24);
     scripted_plugin(&env, "px-silent", "exit 3");
-    add_fails_on_third(&env, conf::plugin_conf("silent-c", "px-silent"), None);
-    assert_eq!(
-        env.calls(),
-        vec!["ADD net2 px-silent", "DEL net2 px-silent"]
-    );
+    let (_, _, calls) = add_fails_on_third(&env, conf::plugin_conf("silent-c", "px-silent"), None);
+    assert_eq!(calls, vec!["ADD net2 px-silent", "DEL net2 px-silent"]);
 }
 
 #[test]
@@ -106,7 +108,7 @@ fn delegate_hanging_past_timeout_is_killed_and_rolled_back() {
         "px-hang",
         &format!("echo $$ > '{}'; exec sleep 30", pidfile.display()),
     );
-    let (out, _) = add_fails_on_third(&env, conf::plugin_conf("hang-c", "px-hang"), Some(1));
+    let (out, _, _) = add_fails_on_third(&env, conf::plugin_conf("hang-c", "px-hang"), Some(1));
     assert!(
         out.elapsed < Duration::from_secs(10),
         "delegateTimeoutSeconds=1 but ADD took {:?}",
