@@ -1,5 +1,7 @@
 //! Kubernetes: the NetworkAttachmentDefinition type, the pod annotations plexus reads and
 //! writes, and access to the API server.
 
+pub mod client;
+pub mod nad;
 pub mod selection;
 pub mod status;

@@ -1,0 +1,281 @@
+//! Access to the API server through kube-rs: the few calls plexus makes (GET pod, GET NAD,
+//! merge-PATCH pod status, POST event), each with a per-request timeout, retried on connection
+//! errors, timeouts, 429 and 5xx within a total budget, never on other 4xx.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::nad::NadObject;
+
+/// Default per-request timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default total time budget for one call including its retries.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(30);
+
+/// Why an API call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// The kubeconfig or in-cluster settings are unusable.
+    #[error("cluster access config: {0}")]
+    Config(String),
+    /// The server answered with an error status (not retried, or retries exhausted).
+    #[error("{what}: API server answered {code}: {message}")]
+    Status {
+        /// The call.
+        what: String,
+        /// HTTP status code.
+        code: u16,
+        /// The Status message.
+        message: String,
+    },
+    /// No answer within the budget (connection errors, timeouts, 5xx).
+    #[error("{what}: API server unavailable after {attempts} attempt(s) in {elapsed_ms} ms: {last}")]
+    Unavailable {
+        /// The call.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent.
+        elapsed_ms: u128,
+        /// The last error seen.
+        last: String,
+    },
+    /// The answer is not what the API promises.
+    #[error("{what}: unexpected response: {reason}")]
+    Decode {
+        /// The call.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl ApiError {
+    /// True when the failure is the server's or the network's, not the request's.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, ApiError::Unavailable { .. })
+    }
+}
+
+/// The metadata plexus reads from a pod.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct PodInfo {
+    /// Pod metadata (uid, annotations).
+    #[serde(default)]
+    pub metadata: kube::core::ObjectMeta,
+}
+
+/// A kube-rs client with plexus's timeouts and retry budget.
+#[derive(Clone)]
+pub struct Api {
+    client: kube::Client,
+    timeout: Duration,
+    budget: Duration,
+}
+
+impl Api {
+    /// A client from a kubeconfig file (its current context). A user with `tokenFile` reads
+    /// the file, so rotated service-account tokens keep working.
+    ///
+    /// # Errors
+    /// [`ApiError::Config`] when the file is unreadable or incomplete.
+    pub async fn from_kubeconfig(path: &Path, timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
+        let kc = Kubeconfig::read_from(path)
+            .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        Self::from_config(&mut cfg, timeout, budget)
+    }
+
+    /// A client from the in-cluster service-account settings (when running in a pod).
+    ///
+    /// # Errors
+    /// [`ApiError::Config`] when not in a cluster.
+    pub fn in_cluster(timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
+        let mut cfg = kube::Config::incluster().map_err(|e| ApiError::Config(format!("in-cluster: {e}")))?;
+        Self::from_config(&mut cfg, timeout, budget)
+    }
+
+    fn from_config(cfg: &mut kube::Config, timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
+        // plexus retries itself, within its own budget.
+        cfg.default_retry = false;
+        cfg.connect_timeout = Some(timeout);
+        cfg.read_timeout = Some(timeout);
+        cfg.write_timeout = Some(timeout);
+        let client = kube::Client::try_from(cfg.clone()).map_err(|e| ApiError::Config(e.to_string()))?;
+        Ok(Api { client, timeout, budget })
+    }
+
+    /// GET a pod's metadata; `None` when the pod does not exist.
+    ///
+    /// # Errors
+    /// [`ApiError`] for anything but a 404.
+    pub async fn get_pod(&self, ns: &str, name: &str) -> Result<Option<PodInfo>, ApiError> {
+        let path = format!("/api/v1/namespaces/{}/pods/{}", seg(ns), seg(name));
+        self.get_opt(&format!("GET pod {ns}/{name}"), path).await
+    }
+
+    /// GET a NetworkAttachmentDefinition; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`ApiError`] for anything but a 404.
+    pub async fn get_nad(&self, ns: &str, name: &str) -> Result<Option<NadObject>, ApiError> {
+        let path = format!(
+            "/apis/k8s.cni.cncf.io/v1/namespaces/{}/network-attachment-definitions/{}",
+            seg(ns),
+            seg(name)
+        );
+        self.get_opt(&format!("GET NetworkAttachmentDefinition {ns}/{name}"), path).await
+    }
+
+    /// One JSON merge PATCH of the pod's `status` subresource setting `annotations`.
+    /// Returns false when the pod no longer exists.
+    ///
+    /// # Errors
+    /// [`ApiError`] for anything but a 404.
+    pub async fn patch_pod_annotations(
+        &self,
+        ns: &str,
+        name: &str,
+        annotations: &serde_json::Map<String, Value>,
+    ) -> Result<bool, ApiError> {
+        let path = format!("/api/v1/namespaces/{}/pods/{}/status", seg(ns), seg(name));
+        let body = serde_json::to_vec(&serde_json::json!({"metadata": {"annotations": annotations}}))
+            .unwrap_or_default();
+        let what = format!("PATCH pod {ns}/{name} status");
+        match self
+            .call(&what, || {
+                http::Request::patch(&path)
+                    .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+                    .header(http::header::ACCEPT, "application/json")
+                    .body(body.clone())
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { code: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// POST a core/v1 Event (best effort is the caller's choice).
+    ///
+    /// # Errors
+    /// [`ApiError`] when the server refuses or is unavailable.
+    pub async fn post_event(&self, ns: &str, event: &Value) -> Result<(), ApiError> {
+        let path = format!("/api/v1/namespaces/{}/events", seg(ns));
+        let body = serde_json::to_vec(event).unwrap_or_default();
+        self.call(&format!("POST event in {ns}"), || {
+            http::Request::post(&path)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_opt<T: DeserializeOwned>(&self, what: &str, path: String) -> Result<Option<T>, ApiError> {
+        let text = match self
+            .call(what, || {
+                http::Request::get(&path)
+                    .header(http::header::ACCEPT, "application/json")
+                    .body(Vec::new())
+            })
+            .await
+        {
+            Ok(t) => t,
+            Err(ApiError::Status { code: 404, .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| ApiError::Decode {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Runs one request with the per-request timeout, retrying transient failures with
+    /// exponential backoff until the budget is spent.
+    async fn call(
+        &self,
+        what: &str,
+        build: impl Fn() -> Result<http::Request<Vec<u8>>, http::Error>,
+    ) -> Result<String, ApiError> {
+        let start = Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let req = build().map_err(|e| ApiError::Decode {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })?;
+            let remaining = self.budget.saturating_sub(start.elapsed());
+            let per_try = self.timeout.min(remaining.max(Duration::from_millis(1)));
+            let last = match tokio::time::timeout(per_try, self.client.request_text(req)).await {
+                Ok(Ok(text)) => return Ok(text),
+                Ok(Err(kube::Error::Api(status))) => {
+                    let code = status.code;
+                    let err = ApiError::Status {
+                        what: what.to_string(),
+                        code,
+                        message: status.message.clone(),
+                    };
+                    if !(code == 429 || code >= 500) {
+                        return Err(err);
+                    }
+                    err.to_string()
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {} ms", per_try.as_millis()),
+            };
+            let elapsed = start.elapsed();
+            if elapsed + backoff >= self.budget {
+                return Err(ApiError::Unavailable {
+                    what: what.to_string(),
+                    attempts,
+                    elapsed_ms: elapsed.as_millis(),
+                    last,
+                });
+            }
+            tracing::warn!(call = what, attempt = attempts, error = %last, "API call failed, retrying");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Percent-encodes a path segment (names are validated elsewhere; this keeps hostile values
+/// from changing the path).
+fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn seg_table() {
+        let rows = [
+            ("plain", "my-pod.1", "my-pod.1"),
+            ("slash", "a/b", "a%2Fb"),
+            ("dots", "..", ".."),
+            ("query", "x?y", "x%3Fy"),
+        ];
+        for (name, input, want) in rows {
+            assert_eq!(super::seg(input), want, "{name}");
+        }
+    }
+}
