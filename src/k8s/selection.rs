@@ -1,1 +1,1355 @@
-//! The `k8s.v1.cni.cncf.io/networks` and `v1.multus-cni.io/default-network` annotation parser.
+//! The `k8s.v1.cni.cncf.io/networks` and `v1.multus-cni.io/default-network` annotation parser:
+//! annotation text in, validated [`Selection`]s out (NPWG v1.3, with the leniencies Multus has).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+use crate::cni::env::validate_ifname;
+
+/// The pod annotation selecting additional networks.
+pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
+/// The pod annotation replacing the cluster default network for that pod.
+pub const DEFAULT_NETWORK_ANNOTATION: &str = "v1.multus-cni.io/default-network";
+/// Largest annotation value parsed; longer values are rejected without being parsed.
+pub const MAX_ANNOTATION_BYTES: usize = 64 * 1024;
+/// Most networks one annotation may select.
+pub const MAX_ELEMENTS: usize = 64;
+
+/// Longest quote of user input placed in an error message.
+const MAX_QUOTE: usize = 200;
+
+/// One validated network-selection element.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Selection {
+    /// NetworkAttachmentDefinition name (a DNS-1123 subdomain).
+    pub name: String,
+    /// NetworkAttachmentDefinition namespace: as given, else the pod's namespace.
+    pub namespace: String,
+    /// Requested interface name in the pod; `None` means the engine picks `net<N>`.
+    pub interface: Option<String>,
+    /// Requested addresses, as given (CIDR or bare IP), each a valid IPv4 or IPv6 address.
+    pub ips: Vec<String>,
+    /// Requested MAC address, as given; 6, 8 or 20 octets.
+    pub mac: Option<String>,
+    /// Gateways (`default-route`) that should carry the pod's default route; one per family at most
+    /// across the whole annotation.
+    pub default_route: Vec<String>,
+    /// `portMappings` entries, as given (each an object with well-typed known keys).
+    pub port_mappings: Vec<Value>,
+    /// `bandwidth` object, as given (known keys are integers).
+    pub bandwidth: Option<Value>,
+    /// `cni-args`: merged into each plugin's `args.cni`.
+    pub cni_args: Option<Map<String, Value>>,
+    /// Requested InfiniBand GUID, as given (8 octets).
+    pub infiniband_guid: Option<String>,
+    /// Requested device (e.g. a PCI address of an SR-IOV VF).
+    pub device_id: Option<String>,
+    /// Name of an `IPAMClaim` holding the addresses (never together with `ips`).
+    pub ipam_claim_reference: Option<String>,
+}
+
+/// Why a selection annotation was rejected. Every message names the annotation; element-level
+/// errors also give the element's index, quote the element and name the field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SelectionError {
+    /// The value is longer than [`MAX_ANNOTATION_BYTES`]; it was not parsed.
+    #[error("{annotation}: value is {len} bytes, over the limit of {MAX_ANNOTATION_BYTES} bytes")]
+    TooLarge {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Length of the value in bytes.
+        len: usize,
+    },
+    /// More than [`MAX_ELEMENTS`] networks are selected.
+    #[error("{annotation}: {count} networks selected, over the limit of {MAX_ELEMENTS}")]
+    TooMany {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Number of elements found.
+        count: usize,
+    },
+    /// The value is an empty string where one network is required.
+    #[error("{annotation}: value is empty")]
+    Empty {
+        /// Annotation name.
+        annotation: &'static str,
+    },
+    /// The value starts like JSON but is not valid JSON.
+    #[error("{annotation}: invalid JSON {value}: {reason}")]
+    Json {
+        /// Annotation name.
+        annotation: &'static str,
+        /// The value, quoted and truncated.
+        value: String,
+        /// The JSON parser's message (with line and column).
+        reason: String,
+    },
+    /// The JSON has the wrong shape (an object where a list is required, a list element that is
+    /// not an object, ...).
+    #[error("{annotation}: expected {expected}, found {found}: {value}")]
+    Shape {
+        /// Annotation name.
+        annotation: &'static str,
+        /// What the annotation must hold.
+        expected: &'static str,
+        /// What it held.
+        found: &'static str,
+        /// The offending value, quoted and truncated.
+        value: String,
+    },
+    /// An element of the JSON list is not an object.
+    #[error("{annotation}: element {index} {element}: expected a selection object, found {found}")]
+    NotObject {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the element.
+        index: usize,
+        /// The element as compact JSON, truncated.
+        element: String,
+        /// What it is instead.
+        found: &'static str,
+    },
+    /// An item of the comma-separated form is empty (`a,,b`, a trailing comma).
+    #[error("{annotation}: element {index} is empty in {value}")]
+    EmptyItem {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the empty item.
+        index: usize,
+        /// The whole value, quoted and truncated.
+        value: String,
+    },
+    /// An item of the comma-separated form is not `[namespace/]name[@interface]`.
+    #[error(
+        "{annotation}: element {index} {element}: {reason} (expected [namespace/]name[@interface])"
+    )]
+    ShortForm {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the item.
+        index: usize,
+        /// The item, quoted and truncated.
+        element: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One field of an element is missing, has the wrong type or an invalid value.
+    #[error("{annotation}: element {index} {element}: field {field:?}: {reason}")]
+    Field {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the element.
+        index: usize,
+        /// The element, quoted (or as compact JSON) and truncated.
+        element: String,
+        /// The field, with a list index where it applies (`ips[1]`).
+        field: String,
+        /// What is wrong, quoting the value.
+        reason: String,
+    },
+    /// Two elements request the same interface name.
+    #[error(
+        "{annotation}: element {index} {element}: interface {interface:?} is already requested by element {first}"
+    )]
+    DuplicateInterface {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the second request.
+        index: usize,
+        /// The second element, quoted and truncated.
+        element: String,
+        /// The interface name.
+        interface: String,
+        /// Position of the first request.
+        first: usize,
+    },
+    /// Two `default-route` gateways of one IP family.
+    #[error(
+        "{annotation}: element {index} {element}: field \"default-route\": second {family} default route {gateway:?} (element {first} already has one; at most one per IP family)"
+    )]
+    DuplicateDefaultRoute {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Position of the element with the second gateway.
+        index: usize,
+        /// That element, quoted and truncated.
+        element: String,
+        /// `IPv4` or `IPv6`.
+        family: &'static str,
+        /// The second gateway.
+        gateway: String,
+        /// Position of the element with the first gateway of that family.
+        first: usize,
+    },
+    /// The default-network annotation selects zero or several networks.
+    #[error("{annotation}: expected exactly one network, found {count}")]
+    NotOne {
+        /// Annotation name.
+        annotation: &'static str,
+        /// Number of networks found.
+        count: usize,
+    },
+}
+
+/// Parses `k8s.v1.cni.cncf.io/networks`: a JSON list of selection elements, or comma-separated
+/// `[namespace/]name[@interface]` items. An empty or whitespace-only value selects nothing.
+///
+/// # Errors
+/// A [`SelectionError`] for the first problem found: size or count over the limits, broken JSON, a
+/// JSON value that is not a list of objects, an empty or malformed item, a missing, mistyped or
+/// invalid field, a duplicate interface name, or two `default-route`s of one family.
+pub fn parse_networks(value: &str, pod_namespace: &str) -> Result<Vec<Selection>, SelectionError> {
+    let annotation = NETWORKS_ANNOTATION;
+    check_size(annotation, value)?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let elements = if trimmed.starts_with('[') {
+        json_list(annotation, trimmed)?
+    } else if trimmed.starts_with('{') {
+        return Err(SelectionError::Shape {
+            annotation,
+            expected: "a JSON list of selection elements",
+            found: "a JSON object",
+            value: quote(trimmed),
+        });
+    } else {
+        let items: Vec<&str> = trimmed.split(',').collect();
+        if items.len() > MAX_ELEMENTS {
+            return Err(SelectionError::TooMany {
+                annotation,
+                count: items.len(),
+            });
+        }
+        items
+            .into_iter()
+            .map(|item| Element::Short(item.trim(), trimmed))
+            .collect()
+    };
+    parse_elements(annotation, &elements, pod_namespace)
+}
+
+/// Parses `v1.multus-cni.io/default-network`: one network, as `name`, `namespace/name`, a JSON
+/// selection object, or a JSON list of exactly one. Callers treat an absent annotation as "no
+/// override"; an empty value is an error here.
+///
+/// # Errors
+/// [`SelectionError::Empty`] for an empty value, [`SelectionError::NotOne`] for zero or several
+/// networks, and any error [`parse_networks`] reports for an element.
+pub fn parse_default_network(
+    value: &str,
+    pod_namespace: &str,
+) -> Result<Selection, SelectionError> {
+    let annotation = DEFAULT_NETWORK_ANNOTATION;
+    check_size(annotation, value)?;
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(SelectionError::Empty { annotation });
+    }
+    let elements = if trimmed.starts_with('[') {
+        json_list(annotation, trimmed)?
+    } else if trimmed.starts_with('{') {
+        vec![Element::Json(parse_json(annotation, trimmed)?)]
+    } else {
+        let items: Vec<&str> = trimmed.split(',').collect();
+        if items.len() != 1 {
+            return Err(SelectionError::NotOne {
+                annotation,
+                count: items.len(),
+            });
+        }
+        vec![Element::Short(trimmed, trimmed)]
+    };
+    if elements.len() != 1 {
+        return Err(SelectionError::NotOne {
+            annotation,
+            count: elements.len(),
+        });
+    }
+    let mut selections = parse_elements(annotation, &elements, pod_namespace)?;
+    selections.pop().ok_or(SelectionError::NotOne {
+        annotation,
+        count: 0,
+    })
+}
+
+/// One element before validation.
+enum Element<'a> {
+    /// A comma-separated item (trimmed) and the whole value it came from.
+    Short(&'a str, &'a str),
+    /// A JSON list element.
+    Json(Value),
+}
+
+fn check_size(annotation: &'static str, value: &str) -> Result<(), SelectionError> {
+    if value.len() > MAX_ANNOTATION_BYTES {
+        return Err(SelectionError::TooLarge {
+            annotation,
+            len: value.len(),
+        });
+    }
+    Ok(())
+}
+
+fn parse_json(annotation: &'static str, text: &str) -> Result<Value, SelectionError> {
+    serde_json::from_str(text).map_err(|e| SelectionError::Json {
+        annotation,
+        value: quote(text),
+        reason: e.to_string(),
+    })
+}
+
+fn json_list<'a>(annotation: &'static str, text: &str) -> Result<Vec<Element<'a>>, SelectionError> {
+    let list = match parse_json(annotation, text)? {
+        Value::Array(list) => list,
+        other => {
+            return Err(SelectionError::Shape {
+                annotation,
+                expected: "a JSON list of selection elements",
+                found: kind(&other),
+                value: quote(text),
+            });
+        }
+    };
+    if list.len() > MAX_ELEMENTS {
+        return Err(SelectionError::TooMany {
+            annotation,
+            count: list.len(),
+        });
+    }
+    Ok(list.into_iter().map(Element::Json).collect())
+}
+
+/// Validates every element in order, then the rules that span elements.
+fn parse_elements(
+    annotation: &'static str,
+    elements: &[Element<'_>],
+    pod_namespace: &str,
+) -> Result<Vec<Selection>, SelectionError> {
+    let mut out = Vec::with_capacity(elements.len());
+    let mut interfaces: HashMap<String, usize> = HashMap::new();
+    let mut gateways: [Option<usize>; 2] = [None, None];
+    for (index, element) in elements.iter().enumerate() {
+        let ctx = Ctx {
+            annotation,
+            index,
+            quoted: match element {
+                Element::Short(item, _) => quote(item),
+                Element::Json(v) => quote_raw(&v.to_string()),
+            },
+        };
+        let sel = match element {
+            Element::Short(item, whole) => short_item(&ctx, item, whole, pod_namespace)?,
+            Element::Json(v) => json_element(&ctx, v, pod_namespace)?,
+        };
+        validate(&ctx, &sel)?;
+        if let Some(ifname) = &sel.interface {
+            if let Some(&first) = interfaces.get(ifname) {
+                return Err(SelectionError::DuplicateInterface {
+                    annotation,
+                    index,
+                    element: ctx.quoted,
+                    interface: ifname.clone(),
+                    first,
+                });
+            }
+            interfaces.insert(ifname.clone(), index);
+        }
+        for gw in &sel.default_route {
+            let v6 = gw
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| ip.to_canonical().is_ipv6());
+            let slot = &mut gateways[usize::from(v6)];
+            if let Some(first) = *slot {
+                return Err(SelectionError::DuplicateDefaultRoute {
+                    annotation,
+                    index,
+                    element: ctx.quoted,
+                    family: if v6 { "IPv6" } else { "IPv4" },
+                    gateway: gw.clone(),
+                    first,
+                });
+            }
+            *slot = Some(index);
+        }
+        out.push(sel);
+    }
+    Ok(out)
+}
+
+/// Where an element sits, for error messages.
+struct Ctx {
+    annotation: &'static str,
+    index: usize,
+    quoted: String,
+}
+
+impl Ctx {
+    fn field(&self, field: impl Into<String>, reason: impl Into<String>) -> SelectionError {
+        SelectionError::Field {
+            annotation: self.annotation,
+            index: self.index,
+            element: self.quoted.clone(),
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn short(&self, reason: impl Into<String>) -> SelectionError {
+        SelectionError::ShortForm {
+            annotation: self.annotation,
+            index: self.index,
+            element: self.quoted.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `[namespace/]name[@interface]`; an explicitly empty namespace or interface is an error.
+fn short_item(
+    ctx: &Ctx,
+    item: &str,
+    whole: &str,
+    pod_namespace: &str,
+) -> Result<Selection, SelectionError> {
+    if item.is_empty() {
+        return Err(SelectionError::EmptyItem {
+            annotation: ctx.annotation,
+            index: ctx.index,
+            value: quote(whole),
+        });
+    }
+    let (namespace, rest) = match item.split_once('/') {
+        Some((_, rest)) if rest.contains('/') => return Err(ctx.short("more than one '/'")),
+        Some(("", _)) => return Err(ctx.field("namespace", "is empty before '/'")),
+        Some((ns, rest)) => (ns, rest),
+        None => (pod_namespace, item),
+    };
+    let (name, interface) = match rest.split_once('@') {
+        Some((_, ifname)) if ifname.contains('@') => return Err(ctx.short("more than one '@'")),
+        Some((_, "")) => return Err(ctx.field("interface", "is empty after '@'")),
+        Some((name, ifname)) => (name, Some(ifname.to_string())),
+        None => (rest, None),
+    };
+    Ok(Selection {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        interface,
+        ..Selection::default()
+    })
+}
+
+/// A JSON selection element. Keys match exactly, else ASCII case-insensitively (as Go's
+/// encoding/json does for Multus); `null` and `""` mean absent; unknown keys are ignored.
+fn json_element(ctx: &Ctx, v: &Value, pod_namespace: &str) -> Result<Selection, SelectionError> {
+    let Value::Object(obj) = v else {
+        return Err(SelectionError::NotObject {
+            annotation: ctx.annotation,
+            index: ctx.index,
+            element: ctx.quoted.clone(),
+            found: kind(v),
+        });
+    };
+    let f = Fields { ctx, obj };
+    let name = f
+        .string("name")?
+        .ok_or_else(|| ctx.field("name", "is required and must be a non-empty string"))?;
+    let port_mappings = f
+        .list("portMappings")?
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let field = format!("portMappings[{i}]");
+            typed_object(
+                ctx,
+                &field,
+                entry,
+                &["hostPort", "containerPort"],
+                &["protocol", "hostIP"],
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let bandwidth = f
+        .get("bandwidth")
+        .map(|b| {
+            let ints = ["ingressRate", "ingressBurst", "egressRate", "egressBurst"];
+            typed_object(ctx, "bandwidth", b, &ints, &[])
+        })
+        .transpose()?;
+    let cni_args = match f.get("cni-args") {
+        None => None,
+        Some(Value::Object(m)) => Some(m.clone()),
+        Some(other) => return Err(ctx.field("cni-args", wrong_type("an object", other))),
+    };
+    Ok(Selection {
+        name,
+        namespace: f
+            .string("namespace")?
+            .unwrap_or_else(|| pod_namespace.to_string()),
+        interface: f.string("interface")?,
+        ips: f.strings("ips")?,
+        mac: f.string("mac")?,
+        default_route: f.strings("default-route")?,
+        port_mappings,
+        bandwidth,
+        cni_args,
+        infiniband_guid: f.string("infiniband-guid")?,
+        device_id: f.string("deviceID")?,
+        ipam_claim_reference: f.string("ipam-claim-reference")?,
+    })
+}
+
+/// Typed access to the keys of one JSON element.
+struct Fields<'a> {
+    ctx: &'a Ctx,
+    obj: &'a Map<String, Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        lookup(self.obj, key)
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, SelectionError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(self.ctx.field(key, wrong_type("a string", other))),
+        }
+    }
+
+    fn list(&self, key: &str) -> Result<&'a [Value], SelectionError> {
+        match self.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(list)) => Ok(list),
+            Some(other) => Err(self.ctx.field(key, wrong_type("a list", other))),
+        }
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<String>, SelectionError> {
+        self.list(key)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(self
+                    .ctx
+                    .field(format!("{key}[{i}]"), wrong_type("a string", other))),
+            })
+            .collect()
+    }
+}
+
+/// The value of `key`: exact match first, else an ASCII case-insensitive one; `null` is absent.
+fn lookup<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key)
+        .or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v)
+        })
+        .filter(|v| !v.is_null())
+}
+
+/// Checks that `v` is an object whose known keys have the right type; returns it as given.
+fn typed_object(
+    ctx: &Ctx,
+    field: &str,
+    v: &Value,
+    int_keys: &[&str],
+    string_keys: &[&str],
+) -> Result<Value, SelectionError> {
+    let Value::Object(obj) = v else {
+        return Err(ctx.field(field, wrong_type("an object", v)));
+    };
+    for key in int_keys {
+        if let Some(x) = lookup(obj, key).filter(|x| x.as_i64().is_none()) {
+            return Err(ctx.field(format!("{field}.{key}"), wrong_type("an integer", x)));
+        }
+    }
+    for key in string_keys {
+        if let Some(x) = lookup(obj, key).filter(|x| !x.is_string()) {
+            return Err(ctx.field(format!("{field}.{key}"), wrong_type("a string", x)));
+        }
+    }
+    Ok(v.clone())
+}
+
+/// The rules each element obeys, whichever form it came in.
+fn validate(ctx: &Ctx, sel: &Selection) -> Result<(), SelectionError> {
+    if let Err(reason) = check_subdomain(&sel.name) {
+        return Err(ctx.field("name", format!("{:?} {reason}", quote_raw(&sel.name))));
+    }
+    if let Err(reason) = check_label(&sel.namespace) {
+        return Err(ctx.field(
+            "namespace",
+            format!("{:?} {reason}", quote_raw(&sel.namespace)),
+        ));
+    }
+    if let Some(ifname) = &sel.interface {
+        validate_ifname(ifname).map_err(|reason| ctx.field("interface", reason))?;
+    }
+    for (i, ip) in sel.ips.iter().enumerate() {
+        check_ip_or_cidr(ip).map_err(|reason| ctx.field(format!("ips[{i}]"), reason))?;
+    }
+    if let Some(mac) = sel.mac.as_deref().filter(|m| mac_octets(m).is_none()) {
+        return Err(ctx.field(
+            "mac",
+            format!(
+                "{:?} is not a MAC address (6, 8 or 20 hex octets separated by ':' or '-', or groups of 4 hex digits separated by '.')",
+                quote_raw(mac)
+            ),
+        ));
+    }
+    for (i, gw) in sel.default_route.iter().enumerate() {
+        if gw.parse::<IpAddr>().is_err() {
+            return Err(ctx.field(
+                format!("default-route[{i}]"),
+                format!("{:?} is not an IP address", quote_raw(gw)),
+            ));
+        }
+    }
+    let bad_guid = |g: &&str| mac_octets(g) != Some(8);
+    if let Some(guid) = sel.infiniband_guid.as_deref().filter(bad_guid) {
+        return Err(ctx.field(
+            "infiniband-guid",
+            format!(
+                "{:?} is not an InfiniBand GUID (8 hex octets separated by ':' or '-')",
+                quote_raw(guid)
+            ),
+        ));
+    }
+    if !sel.ips.is_empty() && sel.ipam_claim_reference.is_some() {
+        return Err(ctx.field(
+            "ipam-claim-reference",
+            "cannot be combined with \"ips\" (the claim owns the addresses)",
+        ));
+    }
+    Ok(())
+}
+
+/// DNS-1123 subdomain: dot-separated labels of `[a-z0-9-]`, each starting and ending with a letter
+/// or digit, at most 253 characters in all.
+fn check_subdomain(s: &str) -> Result<(), &'static str> {
+    if s.len() > 253 {
+        return Err("is longer than 253 characters");
+    }
+    s.split('.').try_for_each(label_chars).map_err(|reason| {
+        if reason == LOWERCASE {
+            "is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"
+        } else {
+            reason
+        }
+    })
+}
+
+/// DNS-1123 label: `[a-z0-9-]`, starting and ending with a letter or digit, at most 63 characters.
+fn check_label(s: &str) -> Result<(), &'static str> {
+    if s.len() > 63 {
+        return Err("is longer than 63 characters");
+    }
+    label_chars(s).map_err(|reason| {
+        if reason == LOWERCASE {
+            "is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)"
+        } else {
+            reason
+        }
+    })
+}
+
+const LOWERCASE: &str = "lowercase";
+
+fn label_chars(s: &str) -> Result<(), &'static str> {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return Err(LOWERCASE);
+    }
+    if bytes.iter().any(u8::is_ascii_uppercase) {
+        return Err("has uppercase letters (names are lowercase)");
+    }
+    let edges_ok =
+        bytes.first().copied().is_some_and(alnum) && bytes.last().copied().is_some_and(alnum);
+    if !edges_ok || !bytes.iter().all(|&b| alnum(b) || b == b'-') {
+        return Err(LOWERCASE);
+    }
+    Ok(())
+}
+
+/// A bare IPv4/IPv6 address or one with a prefix length in range.
+fn check_ip_or_cidr(s: &str) -> Result<(), String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (s, None),
+    };
+    let Ok(ip) = addr.parse::<IpAddr>() else {
+        return Err(format!("{:?} is not an IP address or CIDR", quote_raw(s)));
+    };
+    if let Some(prefix) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let ok = !prefix.is_empty()
+            && prefix.len() <= 3
+            && prefix.bytes().all(|b| b.is_ascii_digit())
+            && prefix.parse::<u8>().is_ok_and(|p| p <= max);
+        if !ok {
+            return Err(format!(
+                "{:?} has an invalid prefix length (0 to {max})",
+                quote_raw(s)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Number of octets of a hardware address in one of Go's `net.ParseMAC` forms
+/// (`aa:bb:..`, `aa-bb-..`, `aabb.ccdd...`) of 6, 8 or 20 octets; `None` if malformed.
+fn mac_octets(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if b.len() < 14 {
+        return None;
+    }
+    let hex = |chunk: &[u8]| chunk.iter().all(u8::is_ascii_hexdigit);
+    let octets = if b[2] == b':' || b[2] == b'-' {
+        if !(b.len() + 1).is_multiple_of(3) {
+            return None;
+        }
+        let n = (b.len() + 1) / 3;
+        let ok = (0..n).all(|i| hex(&b[i * 3..i * 3 + 2]) && (i + 1 == n || b[i * 3 + 2] == b[2]));
+        ok.then_some(n)?
+    } else if b[4] == b'.' {
+        if !(b.len() + 1).is_multiple_of(5) {
+            return None;
+        }
+        let groups = (b.len() + 1) / 5;
+        let ok = (0..groups)
+            .all(|i| hex(&b[i * 5..i * 5 + 4]) && (i + 1 == groups || b[i * 5 + 4] == b'.'));
+        ok.then_some(groups * 2)?
+    } else {
+        return None;
+    };
+    matches!(octets, 6 | 8 | 20).then_some(octets)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(expected: &str, found: &Value) -> String {
+    match found {
+        Value::Null => format!("expected {expected}, found null"),
+        _ => format!(
+            "expected {expected}, found {} {}",
+            kind(found),
+            quote_raw(&found.to_string())
+        ),
+    }
+}
+
+/// `s` cut to [`MAX_QUOTE`] bytes at a character boundary, with `...` when cut.
+fn quote_raw(s: &str) -> String {
+    if s.len() <= MAX_QUOTE {
+        return s.to_string();
+    }
+    let mut end = MAX_QUOTE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+/// [`quote_raw`] in Rust string-literal quotes, control characters escaped.
+fn quote(s: &str) -> String {
+    format!("{:?}", quote_raw(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn sel(namespace: &str, name: &str, interface: Option<&str>) -> Selection {
+        Selection {
+            name: name.into(),
+            namespace: namespace.into(),
+            interface: interface.map(Into::into),
+            ..Selection::default()
+        }
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn full() -> Selection {
+        Selection {
+            name: "macvlan-a".into(),
+            namespace: "other".into(),
+            interface: Some("data0".into()),
+            ips: strings(&["10.1.2.3/24", "fd00::3"]),
+            mac: Some("02:00:00:00:00:0a".into()),
+            default_route: strings(&["10.1.2.1", "fd00::1"]),
+            port_mappings: vec![
+                json!({"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "0.0.0.0"}),
+            ],
+            bandwidth: Some(json!({"ingressRate": 1000, "ingressBurst": 2000,
+                                   "egressRate": 1000, "egressBurst": 2000})),
+            cni_args: json!({"foo": "bar", "n": 1}).as_object().cloned(),
+            infiniband_guid: Some("c2:11:22:33:44:55:66:77".into()),
+            device_id: Some("0000:03:02.1".into()),
+            ipam_claim_reference: None,
+        }
+    }
+
+    const FULL_JSON: &str = r#"[{"name": "macvlan-a", "namespace": "other", "interface": "data0",
+        "ips": ["10.1.2.3/24", "fd00::3"], "mac": "02:00:00:00:00:0a",
+        "default-route": ["10.1.2.1", "fd00::1"],
+        "portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "0.0.0.0"}],
+        "bandwidth": {"ingressRate": 1000, "ingressBurst": 2000, "egressRate": 1000, "egressBurst": 2000},
+        "cni-args": {"foo": "bar", "n": 1}, "infiniband-guid": "c2:11:22:33:44:55:66:77",
+        "deviceID": "0000:03:02.1", "future-key": {"x": [1, 2]}}]"#;
+
+    #[test]
+    fn parse_networks_valid() {
+        let claim = Selection {
+            ipam_claim_reference: Some("claim-1".into()),
+            ..sel("pods", "ovn", Some("net1"))
+        };
+        let sixty_four = vec!["a"; 64].join(",");
+        let rows: Vec<(&str, &str, Vec<Selection>)> = vec![
+            ("empty", "", vec![]),
+            ("whitespace only", " \t\n ", vec![]),
+            ("empty JSON list", "[]", vec![]),
+            (
+                "short: name",
+                "macvlan-a",
+                vec![sel("pods", "macvlan-a", None)],
+            ),
+            (
+                "short: ns/name",
+                "other/macvlan-b",
+                vec![sel("other", "macvlan-b", None)],
+            ),
+            (
+                "short: name@ifname",
+                "macvlan-a@data0",
+                vec![sel("pods", "macvlan-a", Some("data0"))],
+            ),
+            (
+                "short: ns/name@ifname, two items",
+                "macvlan-a,other/macvlan-b@data0",
+                vec![
+                    sel("pods", "macvlan-a", None),
+                    sel("other", "macvlan-b", Some("data0")),
+                ],
+            ),
+            (
+                "short: spaces around items",
+                "  macvlan-a , other/macvlan-b@data0  ",
+                vec![
+                    sel("pods", "macvlan-a", None),
+                    sel("other", "macvlan-b", Some("data0")),
+                ],
+            ),
+            (
+                "short: dotted subdomain name",
+                "net.example.com",
+                vec![sel("pods", "net.example.com", None)],
+            ),
+            (
+                "short: same NAD twice, different ifnames",
+                "a@net1,a@net2",
+                vec![
+                    sel("pods", "a", Some("net1")),
+                    sel("pods", "a", Some("net2")),
+                ],
+            ),
+            (
+                "short: same NAD twice without ifnames",
+                "a,a",
+                vec![sel("pods", "a", None), sel("pods", "a", None)],
+            ),
+            ("JSON: every field", FULL_JSON, vec![full()]),
+            (
+                "JSON: only name, namespace defaulted",
+                r#"[{"name": "a"}]"#,
+                vec![sel("pods", "a", None)],
+            ),
+            (
+                "JSON: nulls and empty strings mean absent",
+                r#"[{"name": "a", "namespace": "", "interface": null, "mac": "", "ips": null,
+                     "portMappings": null, "bandwidth": null, "cni-args": null, "deviceID": ""}]"#,
+                vec![sel("pods", "a", None)],
+            ),
+            (
+                "JSON: case-insensitive keys as Go",
+                r#"[{"Name": "a", "NAMESPACE": "other", "Interface": "data0"}]"#,
+                vec![sel("other", "a", Some("data0"))],
+            ),
+            (
+                "JSON: leading whitespace",
+                "\n  [ {\"name\": \"a\"} ]",
+                vec![sel("pods", "a", None)],
+            ),
+            (
+                "JSON: ipam-claim-reference",
+                r#"[{"name": "ovn", "interface": "net1", "ipam-claim-reference": "claim-1"}]"#,
+                vec![claim],
+            ),
+            (
+                "JSON: ipam-claim-reference with empty ips",
+                r#"[{"name": "ovn", "interface": "net1", "ips": [], "ipam-claim-reference": "claim-1"}]"#,
+                vec![Selection {
+                    ipam_claim_reference: Some("claim-1".into()),
+                    ..sel("pods", "ovn", Some("net1"))
+                }],
+            ),
+            (
+                "JSON: default-route v4 and v6 on different elements",
+                r#"[{"name": "a", "default-route": ["10.0.0.1"]}, {"name": "b", "default-route": ["fd00::1"]}]"#,
+                vec![
+                    Selection {
+                        default_route: strings(&["10.0.0.1"]),
+                        ..sel("pods", "a", None)
+                    },
+                    Selection {
+                        default_route: strings(&["fd00::1"]),
+                        ..sel("pods", "b", None)
+                    },
+                ],
+            ),
+            (
+                "JSON: MAC forms of Go's ParseMAC",
+                r#"[{"name": "a", "mac": "02-00-00-00-00-0A"}, {"name": "b", "mac": "0200.0000.000a"},
+                    {"name": "c", "mac": "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"}]"#,
+                vec![
+                    Selection {
+                        mac: Some("02-00-00-00-00-0A".into()),
+                        ..sel("pods", "a", None)
+                    },
+                    Selection {
+                        mac: Some("0200.0000.000a".into()),
+                        ..sel("pods", "b", None)
+                    },
+                    Selection {
+                        mac: Some(
+                            "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01".into(),
+                        ),
+                        ..sel("pods", "c", None)
+                    },
+                ],
+            ),
+            (
+                "JSON: bare IPs, v4-mapped, /0 and /128",
+                r#"[{"name": "a", "ips": ["10.0.0.5", "::ffff:10.0.0.6", "10.0.0.7/0", "fd00::7/128"]}]"#,
+                vec![Selection {
+                    ips: strings(&["10.0.0.5", "::ffff:10.0.0.6", "10.0.0.7/0", "fd00::7/128"]),
+                    ..sel("pods", "a", None)
+                }],
+            ),
+            (
+                "exactly 64 elements",
+                &sixty_four,
+                vec![sel("pods", "a", None); 64],
+            ),
+        ];
+        for (name, input, want) in rows {
+            assert_eq!(parse_networks(input, "pods"), Ok(want), "{name}");
+        }
+    }
+
+    #[test]
+    fn parse_networks_invalid() {
+        let long_name = "a".repeat(254);
+        let oversized = format!("[{{\"name\": \"{}\"}}]", "a".repeat(MAX_ANNOTATION_BYTES));
+        let many = vec!["a"; 65].join(",");
+        let many_json = format!("[{}]", vec![r#"{"name":"a"}"#; 65].join(","));
+        let long_ns = format!("{}/net", "n".repeat(64));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let rows: Vec<(&str, &str, &[&str])> = vec![
+            ("broken JSON", r#"[{"name": "a""#, &["invalid JSON", "EOF"]),
+            (
+                "trailing garbage after JSON",
+                r#"[{"name": "a"}] x"#,
+                &["invalid JSON"],
+            ),
+            (
+                "JSON object, not a list",
+                r#"{"name": "a"}"#,
+                &["expected a JSON list", "found a JSON object"],
+            ),
+            (
+                "list of strings",
+                r#"["a"]"#,
+                &["element 0", "expected a selection object, found a string"],
+            ),
+            (
+                "list with null",
+                r#"[{"name": "a"}, null]"#,
+                &["element 1", "found null"],
+            ),
+            ("deep nesting", &deep, &["invalid JSON", "recursion limit"]),
+            (
+                "missing name",
+                r#"[{"namespace": "x"}]"#,
+                &["element 0", "\"name\"", "is required"],
+            ),
+            (
+                "null name",
+                r#"[{"name": null}]"#,
+                &["\"name\"", "is required"],
+            ),
+            (
+                "empty name",
+                r#"[{"name": ""}]"#,
+                &["\"name\"", "is required"],
+            ),
+            (
+                "number name",
+                r#"[{"name": 5}]"#,
+                &["\"name\"", "expected a string, found a number 5"],
+            ),
+            (
+                "uppercase name",
+                "Macvlan",
+                &["\"name\"", "\"Macvlan\"", "uppercase"],
+            ),
+            (
+                "uppercase name in JSON",
+                r#"[{"name": "Macvlan"}]"#,
+                &["\"name\"", "uppercase"],
+            ),
+            (
+                "name with underscore",
+                "mac_vlan",
+                &["\"name\"", "DNS-1123 subdomain"],
+            ),
+            (
+                "name ending with dash",
+                "macvlan-",
+                &["\"name\"", "DNS-1123 subdomain"],
+            ),
+            (
+                "name with empty label",
+                "a..b",
+                &["\"name\"", "DNS-1123 subdomain"],
+            ),
+            (
+                "name too long",
+                &long_name,
+                &["\"name\"", "longer than 253"],
+            ),
+            (
+                "namespace with dot",
+                "a.b/net",
+                &["\"namespace\"", "DNS-1123 label"],
+            ),
+            (
+                "namespace too long",
+                &long_ns,
+                &["\"namespace\"", "longer than 63"],
+            ),
+            (
+                "namespace number",
+                r#"[{"name": "a", "namespace": 1}]"#,
+                &["\"namespace\"", "expected a string"],
+            ),
+            (
+                "empty namespace before /",
+                "/net",
+                &["\"namespace\"", "empty"],
+            ),
+            (
+                "empty ifname after @",
+                "net@",
+                &["\"interface\"", "empty after '@'"],
+            ),
+            (
+                "a/b/c",
+                "a/b/c",
+                &["element 0", "\"a/b/c\"", "more than one '/'"],
+            ),
+            (
+                "a@b@c",
+                "x,a@b@c",
+                &["element 1", "\"a@b@c\"", "more than one '@'"],
+            ),
+            (
+                "empty item a,,b",
+                "a,,b",
+                &["element 1 is empty", "\"a,,b\""],
+            ),
+            ("trailing comma", "a,b,", &["element 2 is empty"]),
+            (
+                "ifname too long",
+                "net@abcdefghijklmnop",
+                &["\"interface\"", "longer than 15"],
+            ),
+            (
+                "ifname with slash in JSON",
+                r#"[{"name": "a", "interface": "a/b"}]"#,
+                &["\"interface\"", "'/'"],
+            ),
+            (
+                "duplicate ifnames",
+                "a@net1,b@net1",
+                &["element 1", "\"net1\"", "already requested by element 0"],
+            ),
+            (
+                "duplicate ifnames in JSON",
+                r#"[{"name":"a","interface":"x"},{"name":"a","interface":"x"}]"#,
+                &["element 1", "\"x\"", "element 0"],
+            ),
+            (
+                "two IPv4 default-routes",
+                r#"[{"name":"a","default-route":["10.0.0.1"]},{"name":"b","default-route":["10.1.0.1"]}]"#,
+                &["element 1", "IPv4", "\"10.1.0.1\"", "element 0"],
+            ),
+            (
+                "two IPv6 default-routes in one element",
+                r#"[{"name":"a","default-route":["fd00::1","fd01::1"]}]"#,
+                &["element 0", "IPv6", "\"fd01::1\""],
+            ),
+            (
+                "bad default-route",
+                r#"[{"name":"a","default-route":["10.0.0.256"]}]"#,
+                &["\"default-route[0]\"", "\"10.0.0.256\"", "not an IP"],
+            ),
+            (
+                "default-route not a list",
+                r#"[{"name":"a","default-route":"10.0.0.1"}]"#,
+                &["\"default-route\"", "expected a list, found a string"],
+            ),
+            (
+                "bad MAC",
+                r#"[{"name":"a","mac":"02:00:00:00:00"}]"#,
+                &["\"mac\"", "\"02:00:00:00:00\"", "not a MAC"],
+            ),
+            (
+                "MAC with mixed separators",
+                r#"[{"name":"a","mac":"02:00-00:00:00:0a"}]"#,
+                &["\"mac\"", "not a MAC"],
+            ),
+            (
+                "MAC with 7 octets",
+                r#"[{"name":"a","mac":"02:00:00:00:00:0a:0b"}]"#,
+                &["\"mac\"", "not a MAC"],
+            ),
+            (
+                "MAC not hex",
+                r#"[{"name":"a","mac":"zz:00:00:00:00:0a"}]"#,
+                &["\"mac\"", "\"zz:00:00:00:00:0a\""],
+            ),
+            (
+                "bad IP",
+                r#"[{"name":"a","ips":["10.0.0.300"]}]"#,
+                &["\"ips[0]\"", "\"10.0.0.300\"", "not an IP address"],
+            ),
+            (
+                "IP with zone",
+                r#"[{"name":"a","ips":["fe80::1%eth0"]}]"#,
+                &["\"ips[0]\"", "not an IP address"],
+            ),
+            (
+                "bad CIDR prefix v4",
+                r#"[{"name":"a","ips":["10.0.0.1/24","10.0.0.2/33"]}]"#,
+                &["\"ips[1]\"", "\"10.0.0.2/33\"", "prefix length (0 to 32)"],
+            ),
+            (
+                "bad CIDR prefix v6",
+                r#"[{"name":"a","ips":["fd00::1/129"]}]"#,
+                &["\"ips[0]\"", "0 to 128"],
+            ),
+            (
+                "empty CIDR prefix",
+                r#"[{"name":"a","ips":["10.0.0.1/"]}]"#,
+                &["\"ips[0]\"", "prefix length"],
+            ),
+            (
+                "signed CIDR prefix",
+                r#"[{"name":"a","ips":["10.0.0.1/+8"]}]"#,
+                &["\"ips[0]\"", "prefix length"],
+            ),
+            (
+                "ips not a list",
+                r#"[{"name":"a","ips":"10.0.0.1"}]"#,
+                &["\"ips\"", "expected a list, found a string \"10.0.0.1\""],
+            ),
+            (
+                "ips element a number",
+                r#"[{"name":"a","ips":[10]}]"#,
+                &["\"ips[0]\"", "expected a string, found a number"],
+            ),
+            (
+                "ips with ipam-claim-reference",
+                r#"[{"name":"a","ips":["10.0.0.1/24"],"ipam-claim-reference":"c"}]"#,
+                &["\"ipam-claim-reference\"", "\"ips\""],
+            ),
+            (
+                "bad infiniband-guid (6 octets)",
+                r#"[{"name":"a","infiniband-guid":"02:00:00:00:00:0a"}]"#,
+                &["\"infiniband-guid\"", "InfiniBand GUID"],
+            ),
+            (
+                "portMappings not a list",
+                r#"[{"name":"a","portMappings":{"hostPort":1}}]"#,
+                &["\"portMappings\"", "expected a list"],
+            ),
+            (
+                "portMappings port as string",
+                r#"[{"name":"a","portMappings":[{"hostPort":"80"}]}]"#,
+                &["\"portMappings[0].hostPort\"", "expected an integer"],
+            ),
+            (
+                "bandwidth rate as float",
+                r#"[{"name":"a","bandwidth":{"ingressRate":1.5}}]"#,
+                &["\"bandwidth.ingressRate\"", "expected an integer"],
+            ),
+            (
+                "cni-args a list",
+                r#"[{"name":"a","cni-args":["x"]}]"#,
+                &["\"cni-args\"", "expected an object"],
+            ),
+            (
+                "deviceID a bool",
+                r#"[{"name":"a","deviceID":true}]"#,
+                &["\"deviceID\"", "expected a string, found a boolean"],
+            ),
+            (
+                "second element invalid",
+                r#"[{"name":"a"},{"name":"B"}]"#,
+                &["element 1", "{\"name\":\"B\"}"],
+            ),
+            ("oversized", &oversized, &["over the limit of 65536 bytes"]),
+            (
+                "65 short items",
+                &many,
+                &["65 networks selected", "limit of 64"],
+            ),
+            ("65 JSON elements", &many_json, &["65 networks selected"]),
+        ];
+        for (name, input, want) in rows {
+            let err = match parse_networks(input, "pods") {
+                Ok(v) => panic!("{name}: accepted as {v:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.starts_with(NETWORKS_ANNOTATION), "{name}: {err}");
+            for w in want {
+                assert!(err.contains(w), "{name}: {err:?} lacks {w:?}");
+            }
+            assert!(err.len() < 800, "{name}: message too long: {err}");
+        }
+    }
+
+    #[test]
+    fn long_elements_are_quoted_truncated() {
+        let value = format!("[{{\"name\": \"A{}\"}}]", "b".repeat(1000));
+        let err = parse_networks(&value, "pods").unwrap_err();
+        let SelectionError::Field { element, field, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(field, "name");
+        assert!(
+            element.len() <= MAX_QUOTE + 3 && element.ends_with("..."),
+            "{element}"
+        );
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        let inputs = [
+            "[",
+            "]",
+            "[[[",
+            "[{}]",
+            "[[]]",
+            "[1]",
+            "[true]",
+            "{",
+            "\"",
+            ",",
+            "@",
+            "/",
+            "/@",
+            "a/@",
+            "é",
+            "ñ/ñ@ñ",
+            "[{\"name\":\"a\",\"ips\":[[[]]]}]",
+            "[{\"name\":{}}]",
+            "[{\"name\":\"a\",\"mac\":\"\u{1F600}\u{1F600}\u{1F600}\u{1F600}\"}]",
+            "[{\"name\":\"a\",\"mac\":\"00:00:00:00:00:0\u{e9}\"}]",
+            "[{\"name\":\"a\",\"infiniband-guid\":\"0000.0000.0000.0000\"}]",
+            "[{\"name\":\"a\",\"portMappings\":[null, 1]}]",
+        ];
+        for input in inputs {
+            let _ = parse_networks(input, "pods");
+            let _ = parse_default_network(input, "pods");
+        }
+    }
+
+    #[test]
+    fn parse_default_network_table() {
+        let oversized = "a".repeat(MAX_ANNOTATION_BYTES + 1);
+        let rows: Vec<(&str, &str, Result<Selection, &str>)> = vec![
+            ("name", "flannel", Ok(sel("pods", "flannel", None))),
+            (
+                "ns/name",
+                " kube-system/calico ",
+                Ok(sel("kube-system", "calico", None)),
+            ),
+            (
+                "JSON object",
+                r#"{"name": "calico", "namespace": "kube-system"}"#,
+                Ok(sel("kube-system", "calico", None)),
+            ),
+            (
+                "JSON list of one",
+                r#"[{"name": "calico"}]"#,
+                Ok(sel("pods", "calico", None)),
+            ),
+            ("empty", "  ", Err("value is empty")),
+            (
+                "two short items",
+                "a,b",
+                Err("exactly one network, found 2"),
+            ),
+            (
+                "JSON list of two",
+                r#"[{"name":"a"},{"name":"b"}]"#,
+                Err("found 2"),
+            ),
+            ("empty JSON list", "[]", Err("found 0")),
+            ("JSON string", r#""calico""#, Err("\"name\"")),
+            (
+                "JSON object without name",
+                r#"{"namespace":"x"}"#,
+                Err("is required"),
+            ),
+            ("bad JSON object", r#"{"name":"#, Err("invalid JSON")),
+            ("bad name", "Calico", Err("uppercase")),
+            ("oversized", &oversized, Err("over the limit")),
+        ];
+        for (name, input, want) in rows {
+            match (parse_default_network(input, "pods"), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{name}"),
+                (Err(e), Err(want)) => {
+                    let msg = e.to_string();
+                    assert!(msg.starts_with(DEFAULT_NETWORK_ANNOTATION), "{name}: {msg}");
+                    assert!(msg.contains(want), "{name}: {msg:?} lacks {want:?}");
+                }
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
