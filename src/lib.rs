@@ -11,3 +11,4 @@ pub mod journal;
 pub mod log;
 pub mod plan;
 pub mod k8s;
+pub mod testapi;

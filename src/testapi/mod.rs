@@ -1,0 +1,244 @@
+//! An in-process Kubernetes API server for tests and the quickstart: pods, NADs and events over
+//! loopback HTTP in the real wire format, with a request log and fault injection.
+//!
+//! plexus reaches it through kube-rs exactly as it reaches a cluster, via the kubeconfig
+//! [`TestApiServer::write_kubeconfig`] writes. The server runs on its own OS thread with its own
+//! tokio runtime, so synchronous tests and programs use it without a runtime of their own.
+
+mod patch;
+mod server;
+mod status;
+mod store;
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub use patch::merge_patch;
+use server::{Shared, lock};
+use status::Resource;
+
+/// The bearer token [`TestApiServer::write_kubeconfig`] writes to the token file.
+pub const TOKEN: &str = "plexus-test-token";
+
+/// One request as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// HTTP method, upper case as sent (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// The path without the query, e.g. `/api/v1/namespaces/ns/pods/p/status`.
+    pub path: String,
+    /// The query string without `?`; empty when there is none.
+    pub query: String,
+    /// The request body (lossy UTF-8).
+    pub body: String,
+    /// The `Content-Type` header; empty when absent.
+    pub content_type: String,
+    /// The `Authorization` header (`Bearer <token>` from the kubeconfig's token file); empty when absent.
+    pub authorization: String,
+    /// The connection was closed without a response (server down or a [`FaultKind::Drop`]).
+    pub dropped: bool,
+}
+
+/// A fault to inject into requests that match a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The HTTP method to match (case-insensitive); `None` matches any.
+    pub method: Option<String>,
+    /// Requests whose path (without query) starts with this prefix match.
+    pub path_prefix: String,
+    /// What happens to a matching request.
+    pub kind: FaultKind,
+    /// `None`: every matching request, forever; `Some(n)`: the next `n` matching requests.
+    pub times: Option<u32>,
+}
+
+/// What a [`Fault`] does to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Respond with this HTTP code and a real `Status` object (reason as kube-apiserver gives it).
+    Status(u16),
+    /// Wait this long, then serve the request normally.
+    Delay(Duration),
+    /// Close the connection without a response.
+    Drop,
+}
+
+/// A running test API server on `127.0.0.1`. It stops, and its port closes, when dropped.
+#[derive(Debug)]
+pub struct TestApiServer {
+    addr: SocketAddr,
+    shared: Shared,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestApiServer {
+    /// Binds `127.0.0.1` on a free port and starts serving on a new thread. The port accepts
+    /// connections when this returns.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound, or the runtime or thread cannot be created.
+    pub fn start() -> std::io::Result<TestApiServer> {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _context = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let shared = Shared::default();
+        let (shutdown, stop) = oneshot::channel();
+        let state = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("testapi-{}", addr.port()))
+            .spawn(move || runtime.block_on(server::serve(listener, state, stop)))?;
+        Ok(TestApiServer {
+            addr,
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Writes a kubeconfig (cluster, user, context, `current-context`) pointing at [`url`], whose
+    /// user authenticates with `tokenFile`: the absolute path of `<path>.token`, written next to it
+    /// and holding [`TOKEN`] (no trailing newline: kube-rs sends the file's bytes verbatim).
+    ///
+    /// [`url`]: TestApiServer::url
+    ///
+    /// # Errors
+    /// When either file cannot be written.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        let path = std::path::absolute(path)?;
+        let mut token_name = path.file_name().unwrap_or_default().to_os_string();
+        token_name.push(".token");
+        let token_path = path.with_file_name(token_name);
+        std::fs::write(&token_path, TOKEN)?;
+        // JSON strings are valid YAML double-quoted scalars, so any path quotes safely.
+        let quote = |s: &str| Value::from(s).to_string();
+        let kubeconfig = format!(
+            "apiVersion: v1\n\
+             kind: Config\n\
+             clusters:\n\
+             - name: plexus-test\n  cluster:\n    server: {server}\n\
+             users:\n\
+             - name: plexus-test\n  user:\n    tokenFile: {token}\n\
+             contexts:\n\
+             - name: plexus-test\n  context:\n    cluster: plexus-test\n    user: plexus-test\n    namespace: default\n\
+             current-context: plexus-test\n",
+            server = quote(&self.url()),
+            token = quote(&token_path.to_string_lossy()),
+        );
+        std::fs::write(&path, kubeconfig)
+    }
+
+    /// Inserts or replaces a pod (keyed by `metadata.namespace`, default `default`, and
+    /// `metadata.name`), filling `apiVersion`, `kind`, `metadata.uid` and
+    /// `metadata.resourceVersion` when missing.
+    ///
+    /// # Panics
+    /// When `pod` is not a JSON object with `metadata.name`.
+    pub fn put_pod(&self, pod: Value) {
+        lock(&self.shared).put(Resource::Pods, pod);
+    }
+
+    /// Inserts or replaces a NetworkAttachmentDefinition, filling what [`put_pod`] fills.
+    ///
+    /// [`put_pod`]: TestApiServer::put_pod
+    ///
+    /// # Panics
+    /// When `nad` is not a JSON object with `metadata.name`.
+    pub fn put_nad(&self, nad: Value) {
+        lock(&self.shared).put(Resource::Nads, nad);
+    }
+
+    /// Removes a pod; later reads of it get 404. Absent is fine.
+    pub fn delete_pod(&self, ns: &str, name: &str) {
+        lock(&self.shared).remove(Resource::Pods, ns, name);
+    }
+
+    /// Removes a NetworkAttachmentDefinition; later reads of it get 404. Absent is fine.
+    pub fn delete_nad(&self, ns: &str, name: &str) {
+        lock(&self.shared).remove(Resource::Nads, ns, name);
+    }
+
+    /// The stored pod as the server would return it, if it exists.
+    pub fn pod(&self, ns: &str, name: &str) -> Option<Value> {
+        lock(&self.shared).get(Resource::Pods, ns, name).ok()
+    }
+
+    /// The stored NetworkAttachmentDefinition, if it exists.
+    pub fn nad(&self, ns: &str, name: &str) -> Option<Value> {
+        lock(&self.shared).get(Resource::Nads, ns, name).ok()
+    }
+
+    /// Every event created through either events API, in order, as stored.
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.shared).events.clone()
+    }
+
+    /// Every request received, in order, including dropped and faulted ones.
+    pub fn requests(&self) -> Vec<Recorded> {
+        lock(&self.shared).requests.clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        lock(&self.shared).requests.clear();
+    }
+
+    /// How many recorded requests have this method (case-insensitive) and a path starting with
+    /// `path_prefix`, dropped ones included.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        let store = lock(&self.shared);
+        store
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+
+    /// Injects `fault`, replacing any earlier fault with the same method and path prefix. When
+    /// several faults match a request, the earliest set one applies.
+    pub fn set_fault(&self, fault: Fault) {
+        lock(&self.shared).set_fault(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.shared).clear_faults();
+    }
+
+    /// While down, every request is recorded with `dropped` set and its connection closed
+    /// without a response, like a server that died. Faults do not apply while down.
+    pub fn set_down(&self, down: bool) {
+        lock(&self.shared).down = down;
+    }
+}
+
+impl Drop for TestApiServer {
+    /// Stops accepting, closes every connection and waits for the server thread to end.
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! HTTP handling: the accept loop, one hyper HTTP/1.1 connection per client (keep-alive on),
+//! request recording, fault injection and routing of the Kubernetes paths plexus calls.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use super::status::{ApiStatus, Resource};
+use super::store::{PodPart, Store};
+use super::{FaultKind, Recorded};
+
+/// The shared state, as the server and the test's handle both hold it.
+pub(crate) type Shared = Arc<Mutex<Store>>;
+
+/// Locks the store; a panic elsewhere while it was held does not hide it from the test.
+pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, Store> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The error a service returns to make hyper close the connection without writing a response.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped on purpose (server down or Drop fault)")]
+struct Dropped;
+
+/// Accepts connections until `shutdown` fires (or its sender is dropped), serving each on its own
+/// task. Connections still open are cancelled when the caller drops the runtime.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Shared,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => {
+                let Ok((stream, _peer)) = accepted else { continue };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(shared.clone(), req));
+                    // A connection ends with an error when a fault drops it or the client goes away;
+                    // either way there is nobody to tell.
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// Serves one request: record it, apply the server state (down) or a matching fault, then route.
+async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let (parts, body) = req.into_parts();
+    // A body that cannot be read (client gone mid-request) is recorded as empty.
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let header = |name| header_str(&parts.headers, name);
+    let mut recorded = Recorded {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        content_type: header(CONTENT_TYPE),
+        authorization: header(AUTHORIZATION),
+        dropped: false,
+    };
+    let fault = {
+        let mut store = lock(&shared);
+        let fault = if store.down {
+            Some(FaultKind::Drop)
+        } else {
+            store.take_fault(&recorded.method, &recorded.path)
+        };
+        recorded.dropped = matches!(fault, Some(FaultKind::Drop));
+        store.requests.push(recorded.clone());
+        fault
+    };
+    match fault {
+        Some(FaultKind::Drop) => return Err(Dropped),
+        Some(FaultKind::Status(code)) => return Ok(respond(Err(ApiStatus::injected(code)))),
+        Some(FaultKind::Delay(delay)) => tokio::time::sleep(delay).await,
+        None => {}
+    }
+    let mut store = lock(&shared);
+    Ok(respond(route(&mut store, &recorded, &body)))
+}
+
+/// A header as text; absent or non-UTF-8 is empty.
+fn header_str(headers: &HeaderMap, name: hyper::header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Dispatches on method and path segments to the store. The `Ok` code is 200 or 201.
+fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<(StatusCode, Value), ApiStatus> {
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let ok = |value| Ok((StatusCode::OK, value));
+    match (req.method.as_str(), segments.as_slice()) {
+        ("GET", ["version"]) => ok(version()),
+        ("GET", ["api", "v1", "pods"]) => ok(store.list(Resource::Pods, None)),
+        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
+            ok(store.list(Resource::Pods, Some(ns)))
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name])
+        | ("GET", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => store
+            .get(Resource::Pods, ns, name)
+            .map(|pod| (StatusCode::OK, pod)),
+        ("PATCH", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            patch_pod(store, req, body, ns, name, PodPart::Main)
+        }
+        ("PATCH", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => {
+            patch_pod(store, req, body, ns, name, PodPart::Status)
+        }
+        ("POST", ["api", "v1", "namespaces", ns, "events"]) => {
+            create_event(store, req, body, ns, Resource::CoreEvents)
+        }
+        ("POST", ["apis", "events.k8s.io", "v1", "namespaces", ns, "events"]) => {
+            create_event(store, req, body, ns, Resource::Events)
+        }
+        (
+            "GET",
+            [
+                "apis",
+                "k8s.cni.cncf.io",
+                "v1",
+                "network-attachment-definitions",
+            ],
+        ) => ok(store.list(Resource::Nads, None)),
+        (
+            "GET",
+            [
+                "apis",
+                "k8s.cni.cncf.io",
+                "v1",
+                "namespaces",
+                ns,
+                "network-attachment-definitions",
+            ],
+        ) => ok(store.list(Resource::Nads, Some(ns))),
+        (
+            "GET",
+            [
+                "apis",
+                "k8s.cni.cncf.io",
+                "v1",
+                "namespaces",
+                ns,
+                "network-attachment-definitions",
+                name,
+            ],
+        ) => store
+            .get(Resource::Nads, ns, name)
+            .map(|nad| (StatusCode::OK, nad)),
+        _ => Err(ApiStatus::no_route()),
+    }
+}
+
+/// The media type of a `Content-Type` value, without parameters, lowercased.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// The body as JSON, or the 400 the API server answers for an undecodable body.
+fn decode(body: &[u8]) -> Result<Value, ApiStatus> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiStatus::bad_request(format!("error decoding request body: {e}")))
+}
+
+fn patch_pod(
+    store: &mut Store,
+    req: &Recorded,
+    body: &[u8],
+    ns: &str,
+    name: &str,
+    part: PodPart,
+) -> Result<(StatusCode, Value), ApiStatus> {
+    const ACCEPTED: &str = "application/merge-patch+json";
+    if media_type(&req.content_type) != ACCEPTED {
+        return Err(ApiStatus::unsupported_media_type(
+            &req.content_type,
+            ACCEPTED,
+        ));
+    }
+    let patch = decode(body)?;
+    store
+        .patch_pod(ns, name, &patch, part)
+        .map(|pod| (StatusCode::OK, pod))
+}
+
+fn create_event(
+    store: &mut Store,
+    req: &Recorded,
+    body: &[u8],
+    ns: &str,
+    resource: Resource,
+) -> Result<(StatusCode, Value), ApiStatus> {
+    const ACCEPTED: &str = "application/json";
+    if media_type(&req.content_type) != ACCEPTED {
+        return Err(ApiStatus::unsupported_media_type(
+            &req.content_type,
+            ACCEPTED,
+        ));
+    }
+    let event = decode(body)?;
+    store
+        .create_event(resource, ns, event)
+        .map(|event| (StatusCode::CREATED, event))
+}
+
+/// `GET /version`, shaped like a v1.33 kube-apiserver's answer.
+fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "33",
+        "emulationMajor": "1",
+        "emulationMinor": "33",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "32",
+        "gitVersion": "v1.33.0",
+        "gitCommit": "60a317eadfcb839692a68eab88b2096f4d708f4f",
+        "gitTreeState": "clean",
+        "buildDate": "2025-04-23T13:07:06Z",
+        "goVersion": "go1.24.2",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    })
+}
+
+/// A JSON response: the object with its code, or the `Status` with its.
+fn respond(result: Result<(StatusCode, Value), ApiStatus>) -> Response<Full<Bytes>> {
+    let (code, value) = match result {
+        Ok(ok) => ok,
+        Err(status) => {
+            let code =
+                StatusCode::from_u16(status.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (code, status.to_json())
+        }
+    };
+    let body = serde_json::to_vec(&value).unwrap_or_default();
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
