@@ -70,8 +70,48 @@ struct Raw {
     delegate_timeout_seconds: Option<f64>,
     #[serde(default)]
     runtime_config: Option<Map<String, Value>>,
-    #[serde(default)]
-    prev_result: Option<Value>,
+    kubeconfig: Option<String>,
+    namespace_isolation: Option<bool>,
+    global_namespaces: Option<StringOrList>,
+    #[serde(alias = "clusterNetworkNamespace")]
+    multus_namespace: Option<String>,
+    system_namespaces: Option<StringOrList>,
+    api_timeout_seconds: Option<f64>,
+    api_retry_budget_seconds: Option<f64>,
+    strict_capabilities: Option<bool>,
+    added_interface_events: Option<bool>,
+}
+
+/// Multus writes some namespace lists as `"a,b"` and others as `["a","b"]`: accept both.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StringOrList {
+    fn into_vec(self) -> Vec<String> {
+        let items = match self {
+            StringOrList::One(s) => s.split(',').map(str::to_string).collect(),
+            StringOrList::Many(v) => v,
+        };
+        items
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}
+
+fn seconds(key: &str, v: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),
+        Some(s) => Err(ConfigError::Invalid(format!(
+            "{key} {s} must be more than 0 and at most 3600"
+        ))),
+    }
 }
 
 /// plexus's configuration for one invocation.
@@ -109,6 +149,26 @@ pub struct Config {
     pub runtime_config: Map<String, Value>,
     /// The whole config as received (for verb-specific keys such as GC's valid attachments).
     pub raw: Value,
+    /// `kubeconfig`: how the plugin reaches the API server (in-cluster settings when unset and
+    /// running in a pod).
+    pub kubeconfig: Option<PathBuf>,
+    /// `namespaceIsolation`: pods may only use NADs of their own namespace (and the global ones).
+    pub namespace_isolation: bool,
+    /// `globalNamespaces`: NADs here are usable from every namespace under isolation.
+    pub global_namespaces: Vec<String>,
+    /// `multusNamespace`: where `clusterNetwork`/`defaultNetworks` NAD names live.
+    pub multus_namespace: String,
+    /// `systemNamespaces`: pods here get no `defaultNetworks`.
+    pub system_namespaces: Vec<String>,
+    /// Per-request API timeout (`apiTimeoutSeconds`).
+    pub api_timeout: Duration,
+    /// Total budget for one API call with its retries (`apiRetryBudgetSeconds`).
+    pub api_retry_budget: Duration,
+    /// `strictCapabilities`: a selection asking for ips/mac/... that no plugin of the network
+    /// declares fails ADD (the NPWG rule); off, they are passed anyway (Multus).
+    pub strict_capabilities: bool,
+    /// `addedInterfaceEvents`: post one AddedInterface event per ADD.
+    pub added_interface_events: bool,
 }
 
 impl Config {
@@ -131,15 +191,21 @@ impl Config {
         if Version::parse_supported(&cni_version).is_none() {
             return Err(ConfigError::Version(cni_version));
         }
-        let delegate_timeout = match r.delegate_timeout_seconds {
-            None => DEFAULT_DELEGATE_TIMEOUT,
-            Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Duration::from_secs_f64(s),
-            Some(s) => {
-                return Err(ConfigError::Invalid(format!(
-                    "delegateTimeoutSeconds {s} must be between 0 and 3600"
-                )));
-            }
-        };
+        let delegate_timeout = seconds(
+            "delegateTimeoutSeconds",
+            r.delegate_timeout_seconds,
+            DEFAULT_DELEGATE_TIMEOUT,
+        )?;
+        let api_timeout = seconds(
+            "apiTimeoutSeconds",
+            r.api_timeout_seconds,
+            crate::k8s::client::DEFAULT_REQUEST_TIMEOUT,
+        )?;
+        let api_retry_budget = seconds(
+            "apiRetryBudgetSeconds",
+            r.api_retry_budget_seconds,
+            crate::k8s::client::DEFAULT_RETRY_BUDGET,
+        )?;
         let path = |o: Option<String>, d: &str| {
             PathBuf::from(o.filter(|s| !s.is_empty()).unwrap_or_else(|| d.to_string()))
         };
@@ -160,10 +226,22 @@ impl Config {
             log_to_stderr: r.log_to_stderr.unwrap_or(true),
             delegate_timeout,
             runtime_config: r.runtime_config.unwrap_or_default(),
-            raw: {
-                let _ = r.prev_result;
-                raw
-            },
+            raw,
+            kubeconfig: nonempty(r.kubeconfig).map(PathBuf::from),
+            namespace_isolation: r.namespace_isolation.unwrap_or(false),
+            global_namespaces: r
+                .global_namespaces
+                .map(StringOrList::into_vec)
+                .unwrap_or_default(),
+            multus_namespace: nonempty(r.multus_namespace).unwrap_or_else(|| "kube-system".into()),
+            system_namespaces: r
+                .system_namespaces
+                .map(StringOrList::into_vec)
+                .unwrap_or_else(|| vec!["kube-system".into()]),
+            api_timeout,
+            api_retry_budget,
+            strict_capabilities: r.strict_capabilities.unwrap_or(false),
+            added_interface_events: r.added_interface_events.unwrap_or(false),
         })
     }
 
@@ -350,6 +428,16 @@ mod tests {
                 Err("delegateTimeoutSeconds"),
             ),
             (
+                "bad api timeout",
+                r#"{"cniVersion":"1.0.0","apiTimeoutSeconds":0}"#,
+                Err("apiTimeoutSeconds"),
+            ),
+            (
+                "namespace lists",
+                r#"{"cniVersion":"1.0.0","globalNamespaces":"a, b","systemNamespaces":["kube-system","x"],"namespaceIsolation":true}"#,
+                Ok(()),
+            ),
+            (
                 "wrong shape",
                 r#"{"cniVersion":"1.0.0","defaultNetworks":"x"}"#,
                 Err("plexus config"),
@@ -367,6 +455,22 @@ mod tests {
         assert_eq!(c.cni_dir, PathBuf::from("/y"));
         assert!(!c.log_to_stderr);
         assert_eq!(c.readiness_indicator_file, Some(PathBuf::from("/r")));
+        assert_eq!(c.multus_namespace, "kube-system");
+        assert_eq!(c.system_namespaces, vec!["kube-system".to_string()]);
+        let n = Config::parse(
+            rows.iter()
+                .find(|r| r.0 == "namespace lists")
+                .unwrap()
+                .1
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(n.global_namespaces, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(
+            n.system_namespaces,
+            vec!["kube-system".to_string(), "x".to_string()]
+        );
+        assert!(n.namespace_isolation);
     }
 
     #[test]

@@ -63,6 +63,30 @@ pub enum Error {
     /// A result could not be converted to the runtime's version.
     #[error("result conversion: {0}")]
     Result(String),
+    /// The pod's network annotations are invalid.
+    #[error(transparent)]
+    Selection(#[from] crate::k8s::selection::SelectionError),
+    /// A NetworkAttachmentDefinition the pod needs is missing, forbidden or invalid.
+    #[error("NetworkAttachmentDefinition {namespace}/{name}: {reason}")]
+    Nad {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The API server failed or refused.
+    #[error(transparent)]
+    Api(#[from] crate::k8s::client::ApiError),
+    /// ADD succeeded but its network-status could not be written; everything was rolled back.
+    #[error("{source}; {rollback}")]
+    Status {
+        /// The API failure.
+        source: crate::k8s::client::ApiError,
+        /// The rollback outcome.
+        rollback: Box<Rollback>,
+    },
     /// STATUS: not ready.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -100,6 +124,17 @@ impl std::fmt::Display for Rollback {
     }
 }
 
+/// Unavailable servers and server-side failures are worth retrying; the rest is an I/O failure.
+fn api_code(e: &crate::k8s::client::ApiError) -> u32 {
+    use crate::k8s::client::ApiError;
+    match e {
+        ApiError::Unavailable { .. } => code::TRY_AGAIN_LATER,
+        ApiError::Status { code: c, .. } if *c >= 500 || *c == 429 => code::TRY_AGAIN_LATER,
+        ApiError::Config(_) => code::INVALID_NETWORK_CONFIG,
+        _ => code::IO_FAILURE,
+    }
+}
+
 impl Error {
     /// The CNI error code for this error: the only place codes are chosen.
     pub fn code(&self) -> u32 {
@@ -126,6 +161,8 @@ impl Error {
             Error::UnknownContainer(_) => code::UNKNOWN_CONTAINER,
             Error::Result(_) => code::INCOMPATIBLE_VERSION,
             Error::NotReady(_) => code::NOT_AVAILABLE,
+            Error::Selection(_) | Error::Nad { .. } => code::INVALID_NETWORK_CONFIG,
+            Error::Api(e) | Error::Status { source: e, .. } => api_code(e),
         }
     }
 

@@ -8,7 +8,7 @@ pub mod delegate;
 pub mod engine;
 pub mod error;
 pub mod journal;
+pub mod k8s;
 pub mod log;
 pub mod plan;
-pub mod k8s;
 pub mod testapi;

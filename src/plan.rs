@@ -6,65 +6,223 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 
 use crate::cni::conf::ConfList;
-use crate::cni::env::validate_ifname;
+use crate::cni::env::{encode_args, validate_ifname};
+use crate::k8s::selection::Selection;
+
+/// A network resolved to its config, with the pod's request for it (if it came from the pod).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Its name in network-status: `namespace/name` for a NAD, the config's name for a file.
+    pub status_name: String,
+    /// The delegate config.
+    pub conf: ConfList,
+    /// The pod's selection element, for networks the pod asked for.
+    pub selection: Option<Selection>,
+}
+
+impl Network {
+    /// A network from a config file (cluster network, default networks).
+    pub fn from_conf(conf: ConfList) -> Network {
+        Network {
+            status_name: conf.name.clone(),
+            conf,
+            selection: None,
+        }
+    }
+}
 
 /// One network to attach to the pod: what to run and under which interface name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
-    /// The network's name (its config's `name`).
+    /// The network's name as network-status shows it.
     pub network: String,
     /// The interface the delegate creates in the pod (`CNI_IFNAME` for the delegate).
     pub ifname: String,
-    /// The delegate's config.
+    /// The delegate's config (with the selection's `cni-args` merged into `args.cni`).
     pub conf: ConfList,
     /// `runtimeConfig` for this attachment (filtered per plugin by its capabilities at run time).
     pub runtime_config: Map<String, Value>,
     /// True for the cluster network (the first attachment).
     pub cluster: bool,
+    /// `CNI_ARGS` for this attachment's delegates.
+    pub cni_args: String,
+    /// Gateways this interface must carry the default route for (one per family at most).
+    pub default_route: Vec<String>,
 }
 
-/// Plans the attachments: the first network is the cluster network on `runtime_ifname` with the
-/// runtime's `runtimeConfig`; the others get `net1`, `net2`, ... by position (Multus numbering).
+/// What the plan is built from.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    /// The cluster network (possibly the pod's `default-network` override).
+    pub cluster: Network,
+    /// `defaultNetworks` followed by the pod's selections, in order.
+    pub extra: Vec<Network>,
+    /// The runtime's `CNI_IFNAME`.
+    pub runtime_ifname: &'a str,
+    /// The runtime's `runtimeConfig` (for the cluster network).
+    pub runtime_config: &'a Map<String, Value>,
+    /// The runtime's `CNI_ARGS`.
+    pub runtime_args: &'a [(String, String)],
+    /// Enforce the NPWG capability rule.
+    pub strict_capabilities: bool,
+}
+
+/// Selection fields and the capability (runtimeConfig key) each one needs.
+const CAPABILITY_FIELDS: &[(&str, &str)] = &[
+    ("ips", "ips"),
+    ("mac", "mac"),
+    ("portMappings", "portMappings"),
+    ("bandwidth", "bandwidth"),
+    ("infiniband-guid", "infinibandGUID"),
+    ("deviceID", "deviceID"),
+];
+
+/// Plans the attachments: the cluster network on the runtime's ifname, then each extra network
+/// on its requested interface or `net<N>` where N is its position (Multus numbering).
 ///
 /// # Errors
-/// A sentence naming the problem: no networks, an invalid or duplicate interface name.
-pub fn plan(
-    networks: Vec<ConfList>,
-    runtime_ifname: &str,
-    runtime_config: &Map<String, Value>,
-) -> Result<Vec<Attachment>, String> {
-    if networks.is_empty() {
-        return Err("no networks to attach".into());
-    }
+/// A sentence naming the network and the problem: an invalid or duplicate interface name,
+/// more than one default route per family, a capability no plugin declares (strict mode).
+pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
     let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(networks.len());
-    for (i, conf) in networks.into_iter().enumerate() {
+    let mut routes_v4 = None::<String>;
+    let mut routes_v6 = None::<String>;
+    let all = std::iter::once(input.cluster).chain(input.extra);
+    let mut out = Vec::new();
+    for (i, net) in all.enumerate() {
         let cluster = i == 0;
-        let ifname = if cluster {
-            runtime_ifname.to_string()
-        } else {
-            format!("net{i}")
+        let sel = net.selection.as_ref();
+        let ifname = match (cluster, sel.and_then(|s| s.interface.clone())) {
+            (true, _) => input.runtime_ifname.to_string(),
+            (false, Some(name)) => name,
+            (false, None) => format!("net{i}"),
         };
-        validate_ifname(&ifname).map_err(|e| format!("network {:?}: {e}", conf.name))?;
+        let at = |e: String| format!("network {:?} ({ifname}): {e}", net.status_name);
+        validate_ifname(&ifname).map_err(at)?;
         if !seen.insert(ifname.clone()) {
-            return Err(format!(
-                "network {:?}: interface name {ifname:?} is used twice in this pod",
-                conf.name
-            ));
+            return Err(at(format!(
+                "interface name {ifname:?} is used twice in this pod"
+            )));
+        }
+        let mut runtime_config = if cluster {
+            input.runtime_config.clone()
+        } else {
+            Map::new()
+        };
+        let mut conf = net.conf.clone();
+        let mut args: Vec<(String, String)> = input.runtime_args.to_vec();
+        let mut default_route = Vec::new();
+        if let Some(s) = sel {
+            let requested = selection_runtime_config(s);
+            if input.strict_capabilities {
+                for (field, cap) in CAPABILITY_FIELDS {
+                    if requested.contains_key(*cap) && !declares(&conf, cap) {
+                        return Err(at(format!(
+                            "the pod asks for {field:?} but no plugin of this network declares the \
+                             {cap:?} capability (strictCapabilities is on)"
+                        )));
+                    }
+                }
+            }
+            runtime_config.extend(requested);
+            if !s.ips.is_empty() {
+                set_arg(&mut args, "IP", &s.ips.join(","));
+            }
+            if let Some(mac) = &s.mac {
+                set_arg(&mut args, "MAC", mac);
+            }
+            if let Some(extra) = &s.cni_args {
+                merge_cni_args(&mut conf, extra);
+            }
+            for gw in &s.default_route {
+                let slot = if gw.contains(':') {
+                    &mut routes_v6
+                } else {
+                    &mut routes_v4
+                };
+                if let Some(prev) = slot {
+                    return Err(at(format!(
+                        "default-route {gw} conflicts with default-route on {prev}: at most one per IP family"
+                    )));
+                }
+                *slot = Some(ifname.clone());
+                default_route.push(gw.clone());
+            }
+        }
+        if !args.iter().any(|(k, _)| k == "IgnoreUnknown") && (!cluster || sel.is_some()) {
+            args.insert(0, ("IgnoreUnknown".into(), "1".into()));
         }
         out.push(Attachment {
-            network: conf.name.clone(),
+            network: net.status_name.clone(),
             ifname,
-            runtime_config: if cluster {
-                runtime_config.clone()
-            } else {
-                Map::new()
-            },
             conf,
+            runtime_config,
             cluster,
+            cni_args: encode_args(&args),
+            default_route,
         });
     }
     Ok(out)
+}
+
+fn set_arg(args: &mut Vec<(String, String)>, key: &str, value: &str) {
+    args.retain(|(k, _)| k != key);
+    args.push((key.to_string(), value.to_string()));
+}
+
+/// True when some plugin of `conf` declares `capabilities: {cap: true}`.
+pub fn declares(conf: &ConfList, cap: &str) -> bool {
+    conf.plugins.iter().any(|p| {
+        p.get("capabilities")
+            .and_then(|c| c.get(cap))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    })
+}
+
+/// The runtimeConfig keys a selection element asks for.
+pub fn selection_runtime_config(s: &Selection) -> Map<String, Value> {
+    let mut m = Map::new();
+    if !s.ips.is_empty() {
+        m.insert("ips".into(), Value::from(s.ips.clone()));
+    }
+    if let Some(mac) = &s.mac {
+        m.insert("mac".into(), Value::from(mac.clone()));
+    }
+    if !s.port_mappings.is_empty() {
+        m.insert("portMappings".into(), Value::Array(s.port_mappings.clone()));
+    }
+    if let Some(b) = &s.bandwidth {
+        m.insert("bandwidth".into(), b.clone());
+    }
+    if let Some(g) = &s.infiniband_guid {
+        m.insert("infinibandGUID".into(), Value::from(g.clone()));
+    }
+    if let Some(d) = &s.device_id {
+        m.insert("deviceID".into(), Value::from(d.clone()));
+    }
+    m
+}
+
+/// Merges a selection's `cni-args` into every plugin's `args.cni`.
+fn merge_cni_args(conf: &mut ConfList, extra: &Map<String, Value>) {
+    for p in &mut conf.plugins {
+        let args = p.entry("args").or_insert_with(|| Value::Object(Map::new()));
+        if !args.is_object() {
+            *args = Value::Object(Map::new());
+        }
+        if let Some(a) = args.as_object_mut() {
+            let cni = a.entry("cni").or_insert_with(|| Value::Object(Map::new()));
+            if !cni.is_object() {
+                *cni = Value::Object(Map::new());
+            }
+            if let Some(c) = cni.as_object_mut() {
+                for (k, v) in extra {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -72,43 +230,112 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn net(name: &str) -> ConfList {
-        ConfList::from_value(
-            json!({"cniVersion":"1.0.0","name":name,"type":"bridge"}),
-            "t",
-            None,
+    fn net(name: &str, caps: Value) -> Network {
+        Network::from_conf(
+            ConfList::from_value(
+                json!({"cniVersion":"1.0.0","name":name,"type":"macvlan","capabilities":caps}),
+                "t",
+                None,
+            )
+            .unwrap(),
         )
-        .unwrap()
+    }
+
+    fn sel(v: Value) -> Selection {
+        crate::k8s::selection::parse_networks(&json!([v]).to_string(), "ns")
+            .unwrap()
+            .remove(0)
+    }
+
+    fn with(mut n: Network, s: Selection) -> Network {
+        n.status_name = format!("ns/{}", n.conf.name);
+        n.selection = Some(s);
+        n
+    }
+
+    fn run(extra: Vec<Network>, strict: bool) -> Result<Vec<Attachment>, String> {
+        let rc = json!({"portMappings":[]}).as_object().unwrap().clone();
+        let args = vec![("K8S_POD_NAME".to_string(), "p".to_string())];
+        plan(PlanInput {
+            cluster: net("cluster", json!({})),
+            extra,
+            runtime_ifname: "eth0",
+            runtime_config: &rc,
+            runtime_args: &args,
+            strict_capabilities: strict,
+        })
     }
 
     #[test]
-    fn plan_table() {
-        let rc = json!({"portMappings":[]}).as_object().unwrap().clone();
-        let rows: &[(&str, Vec<ConfList>, &str, Result<Vec<&str>, &str>)] = &[
-            ("cluster only", vec![net("a")], "eth0", Ok(vec!["eth0"])),
+    fn ifname_table() {
+        let rows: &[(&str, Vec<Network>, Result<Vec<&str>, &str>)] = &[
+            ("cluster only", vec![], Ok(vec!["eth0"])),
             (
                 "numbering",
-                vec![net("a"), net("b"), net("c")],
-                "eth0",
+                vec![net("a", json!({})), net("b", json!({}))],
                 Ok(vec!["eth0", "net1", "net2"]),
             ),
             (
-                "same network twice",
-                vec![net("a"), net("b"), net("b")],
-                "eth0",
-                Ok(vec!["eth0", "net1", "net2"]),
+                "requested name keeps numbering of the rest",
+                vec![
+                    with(
+                        net("a", json!({})),
+                        sel(json!({"name":"a","interface":"data0"})),
+                    ),
+                    net("b", json!({})),
+                ],
+                Ok(vec!["eth0", "data0", "net2"]),
             ),
             (
-                "clash with runtime ifname",
-                vec![net("a"), net("b")],
-                "net1",
+                "requested clashes with generated",
+                vec![
+                    net("a", json!({})),
+                    with(
+                        net("b", json!({})),
+                        sel(json!({"name":"b","interface":"net1"})),
+                    ),
+                ],
                 Err("used twice"),
             ),
-            ("empty", vec![], "eth0", Err("no networks")),
+            (
+                "requested eth0",
+                vec![with(
+                    net("a", json!({})),
+                    sel(json!({"name":"a","interface":"eth0"})),
+                )],
+                Err("used twice"),
+            ),
+            (
+                "two v4 default routes",
+                vec![
+                    with(
+                        net("a", json!({})),
+                        sel(json!({"name":"a","default-route":["10.0.0.1"]})),
+                    ),
+                    with(
+                        net("b", json!({})),
+                        sel(json!({"name":"b","default-route":["10.1.0.1"]})),
+                    ),
+                ],
+                Err("at most one per IP family"),
+            ),
+            (
+                "v4 and v6 default routes",
+                vec![
+                    with(
+                        net("a", json!({})),
+                        sel(json!({"name":"a","default-route":["10.0.0.1"]})),
+                    ),
+                    with(
+                        net("b", json!({})),
+                        sel(json!({"name":"b","default-route":["fd00::1"]})),
+                    ),
+                ],
+                Ok(vec!["eth0", "net1", "net2"]),
+            ),
         ];
-        for (name, nets, ifname, want) in rows {
-            let got = plan(nets.clone(), ifname, &rc);
-            match (got, want) {
+        for (name, extra, want) in rows {
+            match (run(extra.clone(), false), want) {
                 (Ok(p), Ok(names)) => {
                     let got: Vec<&str> = p.iter().map(|a| a.ifname.as_str()).collect();
                     assert_eq!(&got, names, "{name}");
@@ -116,14 +343,79 @@ mod tests {
                         p[0].cluster && p.iter().skip(1).all(|a| !a.cluster),
                         "{name}"
                     );
-                    assert_eq!(p[0].runtime_config, rc, "{name}");
-                    assert!(
-                        p.iter().skip(1).all(|a| a.runtime_config.is_empty()),
-                        "{name}"
-                    );
                 }
                 (Err(e), Err(frag)) => assert!(e.contains(frag), "{name}: {e}"),
                 (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn selection_effects() {
+        let s = sel(
+            json!({"name":"a","ips":["10.1.1.5/24"],"mac":"02:00:00:00:00:01",
+            "cni-args":{"foo":"bar"},"bandwidth":{"ingressRate":1}}),
+        );
+        let p = run(
+            vec![with(net("a", json!({"ips":true,"mac":true})), s)],
+            false,
+        )
+        .unwrap();
+        let a = &p[1];
+        assert_eq!(a.network, "ns/a");
+        assert_eq!(a.runtime_config["ips"], json!(["10.1.1.5/24"]));
+        assert_eq!(a.runtime_config["mac"], json!("02:00:00:00:00:01"));
+        assert_eq!(a.runtime_config["bandwidth"], json!({"ingressRate":1}));
+        assert_eq!(
+            a.cni_args,
+            "IgnoreUnknown=1;K8S_POD_NAME=p;IP=10.1.1.5/24;MAC=02:00:00:00:00:01"
+        );
+        assert_eq!(a.conf.plugins[0]["args"]["cni"]["foo"], "bar");
+        assert_eq!(
+            p[0].runtime_config,
+            json!({"portMappings":[]}).as_object().unwrap().clone()
+        );
+        assert_eq!(p[0].cni_args, "K8S_POD_NAME=p");
+    }
+
+    #[test]
+    fn strict_capabilities_table() {
+        let rows: &[(&str, Value, Value, bool, bool)] = &[
+            (
+                "mac declared",
+                json!({"mac":true}),
+                json!({"name":"a","mac":"02:00:00:00:00:01"}),
+                true,
+                true,
+            ),
+            (
+                "mac undeclared strict",
+                json!({}),
+                json!({"name":"a","mac":"02:00:00:00:00:01"}),
+                true,
+                false,
+            ),
+            (
+                "mac undeclared lenient",
+                json!({}),
+                json!({"name":"a","mac":"02:00:00:00:00:01"}),
+                false,
+                true,
+            ),
+            (
+                "ips undeclared strict",
+                json!({"mac":true}),
+                json!({"name":"a","ips":["10.0.0.1/24"]}),
+                true,
+                false,
+            ),
+            ("nothing asked", json!({}), json!({"name":"a"}), true, true),
+        ];
+        for (name, caps, s, strict, ok) in rows {
+            let got = run(vec![with(net("a", caps.clone()), sel(s.clone()))], *strict);
+            assert_eq!(got.is_ok(), *ok, "{name}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.contains("capability"), "{name}: {e}");
             }
         }
     }

@@ -86,8 +86,19 @@ pub fn del(
     let mut failures = Vec::new();
     for i in (0..conf.plugins.len()).rev() {
         let pc = conf.plugin_conf(i, runtime_config, prev);
-        if let Err(f) = run(ex, conf, i, inv, pc, None) {
-            failures.push(f);
+        match run(ex, conf, i, inv, pc, None) {
+            Ok(_) => {}
+            // A plugin that is not installed cannot have made anything to undo (or was removed
+            // from the node since): failing DEL for it would leave the pod stuck forever.
+            Err(PluginFailure {
+                plugin,
+                source: DelegateError::NotFound { searched, .. },
+            }) => tracing::warn!(
+                plugin,
+                searched = searched.join(":"),
+                "DEL: plugin not found, nothing it made can be removed; treating as done"
+            ),
+            Err(f) => failures.push(f),
         }
     }
     failures

@@ -1,9 +1,11 @@
-//! DEL: every journaled attachment in reverse; with no usable journal, what the configuration
-//! gives the container. Works with the netns gone, `CNI_NETNS` empty, and twice in a row.
+//! DEL: every journaled attachment in reverse; with no journal, what the configuration gives the
+//! container; with a corrupt one, what the configuration, the pod and its NADs give it. Works
+//! with the netns gone, `CNI_NETNS` empty, and twice in a row, without the API server.
 
 use serde_json::Value;
 
-use super::{Engine, del_attachments, read_record};
+use super::record::Record;
+use super::{Engine, Loaded, del_attachments, quarantine, read_record};
 use crate::error::Error;
 use crate::plan::Attachment;
 
@@ -12,51 +14,68 @@ impl Engine<'_> {
     ///
     /// # Errors
     /// Delegates whose DEL failed (the journal keeps them for the runtime's retry), or a corrupt
-    /// journal when the configuration cannot say what to remove either.
+    /// journal when what the pod had cannot be rebuilt (the journal stays for the next try).
     pub fn del(&self) -> Result<(), Error> {
         let lock = self.journal.lock(&self.req.container_id)?;
-        let (rec, quarantined) = read_record(&lock)?;
-        let (mut rec, atts): (_, Vec<(Attachment, Option<Value>)>) = match rec {
-            Some(r) => {
+        let (rec, corrupt, atts): (
+            Option<Record>,
+            Option<String>,
+            Vec<(Attachment, Option<Value>)>,
+        ) = match read_record(&lock)? {
+            Loaded::Record(r) => {
                 let atts = r.attachments().map_err(|e| Error::Config(e.into()))?;
-                (Some(r), atts)
+                (Some(r), None, atts)
             }
-            None => match self.plan_from_config() {
-                Ok(plan) => (None, plan.into_iter().map(|a| (a, None)).collect()),
-                Err(e) => match quarantined {
-                    Some(moved) => {
-                        return Err(Error::Plan(format!(
-                            "journal of container {:?} was corrupt (moved to {moved}) and the \
-                             configuration cannot be resolved to rebuild it: {e}",
-                            self.req.container_id
-                        )));
-                    }
-                    None => {
-                        tracing::warn!(
-                            container_id = %self.req.container_id,
-                            error = %e,
-                            "DEL without a journal and with an unresolvable configuration: nothing to do"
-                        );
-                        lock.remove()?;
-                        return Ok(());
-                    }
-                },
+            Loaded::Missing => match self.plan_from_config() {
+                Ok(plan) => (None, None, plan.into_iter().map(|a| (a, None)).collect()),
+                Err(e) => {
+                    tracing::warn!(
+                        container_id = %self.req.container_id,
+                        error = %e,
+                        "DEL without a journal and with an unresolvable configuration: nothing to do"
+                    );
+                    lock.remove()?;
+                    return Ok(());
+                }
             },
+            Loaded::Corrupt(reason) => {
+                // Rebuild the whole pod (cluster network, default networks, the pod's NADs);
+                // if that is impossible now, keep the journal so a retry can.
+                let plan = self.resolve_for_add().map(|p| p.plan).map_err(|e| {
+                    Error::Plan(format!(
+                        "journal of container {:?} is corrupt ({reason}) and what it held cannot \
+                             be rebuilt now: {e}",
+                        self.req.container_id
+                    ))
+                })?;
+                (
+                    None,
+                    Some(reason),
+                    plan.into_iter().map(|a| (a, None)).collect(),
+                )
+            }
         };
-        let (cleaned, failures) = del_attachments(
-            self.exec,
-            &self.req.container_id,
-            &self.req.netns,
-            &self.args,
-            &atts,
-        );
-        if failures.is_empty() {
+        let (cleaned, failures) =
+            del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
+        if rec.is_none() && corrupt.is_none() && !failures.is_empty() {
+            // Nothing was recorded for this container: the DEL of what the configuration gives
+            // it was a courtesy (a sandbox from before plexus, or a second DEL). Report, but do
+            // not invent a journal for a container plexus never attached.
+            for f in &failures {
+                tracing::warn!(error = %f, "DEL without a journal: delegate DEL failed");
+            }
             lock.remove()?;
             return Ok(());
         }
-        let mut kept = rec.take().unwrap_or_else(|| {
+        if failures.is_empty() {
+            return match corrupt {
+                Some(reason) => quarantine(lock, &reason),
+                None => Ok(lock.remove()?),
+            };
+        }
+        let mut kept = rec.unwrap_or_else(|| {
             let plan: Vec<Attachment> = atts.iter().map(|(a, _)| a.clone()).collect();
-            super::record::Record::new(
+            Record::new(
                 &self.req.container_id,
                 &self.req.netns,
                 &self.req.ifname,

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Engine, del_attachments, read_record};
+use super::{Engine, Loaded, del_attachments, quarantine, read_record};
 use crate::cni::env::Command;
 use crate::delegate::list;
 use crate::error::{DelegateFailure, Error};
@@ -31,8 +31,15 @@ impl Engine<'_> {
                 }
             };
             let rec = match read_record(&lock) {
-                Ok((Some(r), _)) => r,
-                Ok((None, _)) => continue,
+                Ok(Loaded::Record(r)) => r,
+                Ok(Loaded::Missing) => continue,
+                Ok(Loaded::Corrupt(reason)) => {
+                    // No pod identity to rebuild from: release what the configuration gives.
+                    if let Err(e) = self.gc_corrupt(lock, &id, &reason) {
+                        other_errors.push(e.to_string());
+                    }
+                    continue;
+                }
                 Err(e) => {
                     other_errors.push(e.to_string());
                     continue;
@@ -54,8 +61,7 @@ impl Engine<'_> {
                     continue;
                 }
             };
-            let (cleaned, fails) =
-                del_attachments(self.exec, &id, &rec.netns, &rec.cni_args, &atts);
+            let (cleaned, fails) = del_attachments(self.exec, &id, &rec.netns, &atts);
             if fails.is_empty() {
                 if let Err(e) = lock.remove() {
                     other_errors.push(e.to_string());
@@ -80,7 +86,7 @@ impl Engine<'_> {
                     .filter(|(n, _, _)| *n == conf.name)
                     .map(|(_, c, i)| json!({"containerID": c, "ifname": i}))
                     .collect();
-                let inv = self.invocation(Command::Gc, "", "");
+                let inv = self.invocation(Command::Gc, "", "", &self.args);
                 for f in list::gc(self.exec, conf, &inv, &Value::Array(valid_here)) {
                     failures.push(DelegateFailure {
                         verb: Command::Gc,
@@ -99,6 +105,22 @@ impl Engine<'_> {
             return Err(Error::Plan(format!("GC: {}", other_errors.join("; "))));
         }
         Ok(())
+    }
+
+    /// GC of a container whose journal is corrupt: DEL what the configuration gives it.
+    fn gc_corrupt(
+        &self,
+        lock: crate::journal::JournalLock,
+        id: &str,
+        reason: &str,
+    ) -> Result<(), Error> {
+        let plan = self.plan_from_config()?;
+        let atts: Vec<_> = plan.into_iter().map(|a| (a, None)).collect();
+        let (_, failures) = del_attachments(self.exec, id, "", &atts);
+        if !failures.is_empty() {
+            return Err(Error::Delegates(failures));
+        }
+        quarantine(lock, reason)
     }
 
     /// `cni.dev/valid-attachments` (or the older `cni.dev/attachments`) as (container id, ifname).

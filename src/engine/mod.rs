@@ -6,6 +6,7 @@ mod check;
 mod del;
 mod gc;
 pub mod record;
+mod resolve;
 mod status;
 
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::config::Config;
 use crate::delegate::{Executor, Invocation, list};
 use crate::error::{DelegateFailure, Error};
 use crate::journal::{Journal, JournalError, JournalLock};
-use crate::plan::{self, Attachment};
+use crate::plan::Attachment;
 use record::Record;
 
 /// Runs one CNI verb for one request.
@@ -44,24 +45,19 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// The attachments the configuration gives this container (cluster network first).
-    fn plan_from_config(&self) -> Result<Vec<Attachment>, Error> {
-        let networks = self.cfg.networks()?;
-        plan::plan(networks, &self.req.ifname, &self.cfg.runtime_config).map_err(Error::Plan)
-    }
-
     fn invocation<'b>(
         &'b self,
         command: Command,
         netns: &'b str,
         ifname: &'b str,
+        args: &'b str,
     ) -> Invocation<'b> {
         Invocation {
             command,
             container_id: &self.req.container_id,
             netns,
             ifname,
-            args: &self.args,
+            args,
         }
     }
 }
@@ -72,7 +68,6 @@ fn del_attachments(
     exec: &dyn Executor,
     container_id: &str,
     netns: &str,
-    args: &str,
     atts: &[(Attachment, Option<Value>)],
 ) -> (Vec<usize>, Vec<DelegateFailure>) {
     let mut cleaned = Vec::new();
@@ -83,7 +78,7 @@ fn del_attachments(
             container_id,
             netns,
             ifname: &a.ifname,
-            args,
+            args: &a.cni_args,
         };
         let errs = list::del(exec, &a.conf, &inv, &a.runtime_config, cached.as_ref());
         if errs.is_empty() {
@@ -100,24 +95,39 @@ fn del_attachments(
     (cleaned, failures)
 }
 
-/// Reads the record under `lock`; a corrupt one is moved aside and reported as `Ok(None)` with
-/// the quarantine path, so the caller can rebuild what the pod had from its configuration.
-fn read_record(lock: &JournalLock) -> Result<(Option<Record>, Option<String>), Error> {
-    let parsed = match lock.read::<Record>() {
+/// What the journal holds for a container.
+pub(crate) enum Loaded {
+    /// A valid record.
+    Record(Record),
+    /// No journal.
+    Missing,
+    /// A journal that cannot be used; the reason. The caller rebuilds what the pod had and,
+    /// once that is DELeted, moves the file aside with [`quarantine`].
+    Corrupt(String),
+}
+
+/// Reads the record under `lock`.
+fn read_record(lock: &JournalLock) -> Result<Loaded, Error> {
+    match lock.read::<Record>() {
         Ok(Some(r)) => match r.attachments() {
-            Ok(_) => return Ok((Some(r), None)),
-            Err(e) => format!("stored config invalid: {e}"),
+            Ok(_) => Ok(Loaded::Record(r)),
+            Err(e) => Ok(Loaded::Corrupt(format!("stored config invalid: {e}"))),
         },
-        Ok(None) => return Ok((None, None)),
-        Err(JournalError::Corrupt { reason, .. }) => reason,
-        Err(e) => return Err(e.into()),
-    };
+        Ok(None) => Ok(Loaded::Missing),
+        Err(JournalError::Corrupt { reason, .. }) => Ok(Loaded::Corrupt(reason)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Moves a corrupt journal aside for the operator and removes the lock file.
+fn quarantine(lock: JournalLock, reason: &str) -> Result<(), Error> {
     let moved = lock.quarantine()?;
     tracing::error!(
         container_id = lock.container_id(),
-        reason = %parsed,
+        reason,
         moved_to = %moved.display(),
-        "journal is corrupt; moved aside, rebuilding the attachments from the configuration"
+        "journal was corrupt; its attachments were rebuilt from the configuration and removed; file kept for inspection"
     );
-    Ok((None, Some(moved.display().to_string())))
+    lock.remove()?;
+    Ok(())
 }

@@ -46,6 +46,12 @@ pub struct Entry {
     /// `runtimeConfig` as given to the delegate.
     #[serde(default)]
     pub runtime_config: Map<String, Value>,
+    /// `CNI_ARGS` given to this attachment's delegates.
+    #[serde(default)]
+    pub cni_args: String,
+    /// Gateways this interface carries the default route for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_route: Vec<String>,
     /// The delegate's ADD result (in the delegate's version), once it returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
@@ -75,6 +81,8 @@ impl Record {
                     cluster: a.cluster,
                     conf: a.conf.to_value(),
                     runtime_config: a.runtime_config.clone(),
+                    cni_args: a.cni_args.clone(),
+                    default_route: a.default_route.clone(),
                     result: None,
                 })
                 .collect(),
@@ -101,6 +109,12 @@ impl Record {
                         conf,
                         runtime_config: e.runtime_config.clone(),
                         cluster: e.cluster,
+                        cni_args: if e.cni_args.is_empty() {
+                            self.cni_args.clone()
+                        } else {
+                            e.cni_args.clone()
+                        },
+                        default_route: e.default_route.clone(),
                     },
                     e.result.clone(),
                 ))

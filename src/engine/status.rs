@@ -25,7 +25,7 @@ impl Engine<'_> {
             .networks()
             .map_err(|e| Error::NotReady(format!("cluster network: {e}")))?;
         let cluster = &networks[0];
-        let inv = self.invocation(Command::Status, "", "");
+        let inv = self.invocation(Command::Status, "", "", &self.args);
         list::status(self.exec, cluster, &inv).map_err(|f| {
             Error::NotReady(format!(
                 "cluster network {:?}: plugin {}: {}",

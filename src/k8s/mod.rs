@@ -3,5 +3,7 @@
 
 pub mod client;
 pub mod nad;
+pub mod pod;
 pub mod selection;
+pub mod session;
 pub mod status;

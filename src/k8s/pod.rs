@@ -1,0 +1,150 @@
+//! The pod a CNI call is for: identity from `CNI_ARGS`, annotations from the runtime or the API.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::cni::env::Request;
+
+/// `runtimeConfig` key under which containerd sends the pod's annotations (when the conflist
+/// declares the capability).
+pub const POD_ANNOTATIONS_CAPABILITY: &str = "io.kubernetes.cri.pod-annotations";
+
+/// The pod named by `K8S_POD_NAMESPACE` / `K8S_POD_NAME` (/ `K8S_POD_UID`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// UID, when the runtime sent it.
+    pub uid: Option<String>,
+}
+
+impl std::fmt::Display for PodRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl PodRef {
+    /// The pod identity from `CNI_ARGS`; `None` when the call is not for a Kubernetes pod.
+    ///
+    /// # Errors
+    /// A namespace or name that is not a valid Kubernetes name (they end up in API paths).
+    pub fn from_request(req: &Request) -> Result<Option<PodRef>, String> {
+        let (Some(ns), Some(name)) = (req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")) else {
+            return Ok(None);
+        };
+        if ns.is_empty() && name.is_empty() {
+            return Ok(None);
+        }
+        if !is_dns_label(ns) {
+            return Err(format!(
+                "K8S_POD_NAMESPACE {ns:?} is not a valid namespace name"
+            ));
+        }
+        if !is_dns_subdomain(name) {
+            return Err(format!("K8S_POD_NAME {name:?} is not a valid pod name"));
+        }
+        Ok(Some(PodRef {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            uid: req
+                .arg("K8S_POD_UID")
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        }))
+    }
+}
+
+/// The pod annotations the runtime sent in `runtimeConfig`, if any.
+pub fn runtime_annotations(
+    runtime_config: &serde_json::Map<String, Value>,
+) -> Option<BTreeMap<String, String>> {
+    let m = runtime_config
+        .get(POD_ANNOTATIONS_CAPABILITY)?
+        .as_object()?;
+    Some(
+        m.iter()
+            .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+            .collect(),
+    )
+}
+
+/// RFC 1123 label: lowercase alphanumerics and '-', 1..63, alphanumeric at both ends.
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 bytes.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_table() {
+        let rows = [
+            ("simple", "default", true, true),
+            ("dashes", "kube-system", true, true),
+            ("dotted", "a.b", false, true),
+            ("upper", "Default", false, false),
+            ("leading dash", "-a", false, false),
+            ("slash", "a/b", false, false),
+            ("dotdot", "..", false, false),
+            ("empty", "", false, false),
+        ];
+        for (name, s, label, sub) in rows {
+            assert_eq!(is_dns_label(s), label, "{name}");
+            assert_eq!(is_dns_subdomain(s), sub, "{name}");
+        }
+    }
+
+    #[test]
+    fn identity_table() {
+        let req = |args: &str| Request {
+            command: crate::cni::env::Command::Add,
+            container_id: "c".into(),
+            netns: "/n".into(),
+            ifname: "eth0".into(),
+            args: crate::cni::env::parse_args(args).unwrap(),
+            path: vec![],
+        };
+        let rows: &[(&str, &str, Result<Option<&str>, &str>)] = &[
+            ("none", "IgnoreUnknown=1", Ok(None)),
+            (
+                "full",
+                "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p;K8S_POD_UID=u",
+                Ok(Some("ns/p")),
+            ),
+            (
+                "hostile ns",
+                "K8S_POD_NAMESPACE=../x;K8S_POD_NAME=p",
+                Err("K8S_POD_NAMESPACE"),
+            ),
+            (
+                "hostile name",
+                "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=a/b",
+                Err("K8S_POD_NAME"),
+            ),
+        ];
+        for (name, args, want) in rows {
+            let got = PodRef::from_request(&req(args));
+            match (got, want) {
+                (Ok(p), Ok(w)) => assert_eq!(p.map(|p| p.to_string()).as_deref(), *w, "{name}"),
+                (Err(e), Err(frag)) => assert!(e.contains(frag), "{name}: {e}"),
+                (got, _) => panic!("{name}: {got:?}"),
+            }
+        }
+    }
+}
