@@ -16,6 +16,7 @@ deps:
 	@missing=""; \
 	[ -x $(CNI_PLUGIN_DIR)/bridge ] && [ -x $(CNI_PLUGIN_DIR)/macvlan ] && [ -x $(CNI_PLUGIN_DIR)/host-local ] || missing="$$missing containernetworking-plugins"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v ping >/dev/null || missing="$$missing iputils-ping"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install$$missing" >&2; exit 1; fi; \
@@ -34,5 +35,5 @@ fmt:
 	$(CARGO) fmt --all
 
 demo: deps
-	$(CARGO) build --quiet
-	bash examples/demo.sh target/debug/plexus
+	$(CARGO) build --quiet --bins --examples
+	$(CARGO) run --quiet --example quickstart -- target/debug/plexus

@@ -10,5 +10,6 @@ pub mod error;
 pub mod journal;
 pub mod k8s;
 pub mod log;
+pub mod netns;
 pub mod plan;
 pub mod testapi;

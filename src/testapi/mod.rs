@@ -86,7 +86,24 @@ impl TestApiServer {
     /// # Errors
     /// When the socket cannot be bound, or the runtime or thread cannot be created.
     pub fn start() -> std::io::Result<TestApiServer> {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::serve(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?)
+    }
+
+    /// Like [`start`](TestApiServer::start), but the socket is bound on the loopback of the
+    /// network namespace at `netns` (e.g. `/run/netns/node`), so a plexus process run in that
+    /// namespace (the test's "node") reaches it at `127.0.0.1`, as a node reaches its API server.
+    ///
+    /// # Errors
+    /// When the namespace cannot be entered or the socket cannot be bound.
+    pub fn start_in_netns(netns: &std::path::Path) -> std::io::Result<TestApiServer> {
+        let listener = crate::netns::run_in(netns, || {
+            // A fresh namespace has its loopback down.
+            std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        })??;
+        Self::serve(listener)
+    }
+
+    fn serve(listener: std::net::TcpListener) -> std::io::Result<TestApiServer> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
