@@ -16,30 +16,8 @@ fn main() -> ExitCode {
     if std::env::var_os("CNI_COMMAND").is_some() {
         return cni_main();
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V" | "version") => {
-            println!("plexus {}", env!("CARGO_PKG_VERSION"));
-            println!("CNI spec versions: {}", version::SUPPORTED.join(", "));
-            ExitCode::SUCCESS
-        }
-        None | Some("--help" | "-h" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("plexus: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-    }
+    plexus::cli::main()
 }
-
-const USAGE: &str = "plexus: a multi-network CNI meta-plugin (a drop-in replacement for Multus)
-
-As a CNI plugin it is run by the container runtime with CNI_COMMAND set and its
-configuration on stdin. As a command:
-  plexus --version     print the version and the CNI spec versions it speaks
-  plexus help          this text";
 
 fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
