@@ -14,6 +14,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod conf;
+pub mod k8s;
 pub mod result;
 
 use serde_json::Value;
