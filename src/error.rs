@@ -166,8 +166,9 @@ impl Error {
         }
     }
 
-    /// The CNI error object for this error, in the runtime's version.
-    pub fn to_object(&self, cni_version: &str) -> code::ErrorObject {
+    /// The CNI error object for this error, in the runtime's version. `context` (e.g. the pod
+    /// and container) prefixes the message so the runtime's log says which pod failed.
+    pub fn to_object(&self, cni_version: &str, context: Option<&str>) -> code::ErrorObject {
         let details = match self {
             Error::Add { primary, rollback } => {
                 let mut d = match &primary.source {
@@ -184,7 +185,10 @@ impl Error {
         code::ErrorObject {
             cni_version: cni_version.to_string(),
             code: self.code(),
-            msg: format!("plexus: {self}"),
+            msg: match context {
+                Some(c) => format!("plexus: {c}: {self}"),
+                None => format!("plexus: {self}"),
+            },
             details,
         }
     }

@@ -49,10 +49,31 @@ fn cni_main() -> ExitCode {
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(code = e.code(), error = %e, "CNI call failed");
-            let obj = e.to_object(&version_for_errors);
+            let obj = e.to_object(&version_for_errors, error_context().as_deref());
             print_json(&serde_json::to_value(obj).unwrap_or_default());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// "pod NS/NAME, container ID" from the environment, for error messages.
+fn error_context() -> Option<String> {
+    let args = std::env::var("CNI_ARGS").unwrap_or_default();
+    let get = |k: &str| {
+        args.split(';')
+            .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
+            .filter(|v| !v.is_empty())
+            .map(plexus::cni::env::truncate)
+    };
+    let id = std::env::var("CNI_CONTAINERID")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let id = id.map(|i| plexus::cni::env::truncate(&i));
+    match (get("K8S_POD_NAMESPACE"), get("K8S_POD_NAME"), id) {
+        (Some(ns), Some(n), Some(id)) => Some(format!("pod {ns}/{n} (container {id})")),
+        (Some(ns), Some(n), None) => Some(format!("pod {ns}/{n}")),
+        (_, _, Some(id)) => Some(format!("container {id}")),
+        _ => None,
     }
 }
 

@@ -78,7 +78,7 @@ impl DelegateError {
 }
 
 /// Runs one plugin binary for one CNI call: the seam tests substitute.
-pub trait Executor {
+pub trait Executor: Sync {
     /// Runs `plugin` with the environment of `inv` and `stdin`; returns its stdout on exit 0.
     ///
     /// # Errors

@@ -30,28 +30,150 @@ impl Engine<'_> {
                 f.display()
             )));
         }
-        let PodPlan { plan, pod, session } = self.resolve_for_add()?;
+        // With a pod to look up, the cluster network (known from the config alone) starts at
+        // once and runs while the pod and its NADs are fetched; it is undone in the rare case
+        // the pod overrides its default network. Without one, everything is resolved first.
+        // Either way nothing is locked or written before the config has been validated.
+        let with_pod = self.req.arg("K8S_POD_NAME").is_some_and(|n| !n.is_empty());
+        let (first, resolved) = if with_pod {
+            match self.plan_from_config() {
+                Ok(p) => (p.into_iter().next(), None),
+                Err(_) => (None, Some(self.resolve_for_add()?)),
+            }
+        } else {
+            (None, Some(self.resolve_for_add()?))
+        };
         let lock = self.journal.lock(&self.req.container_id)?;
-        let lock = self.clear_leftovers(lock, &plan)?;
+        let corrupt = match read_record(&lock)? {
+            Loaded::Missing => None,
+            Loaded::Record(rec) => {
+                self.finish_old_rollback(&rec)?;
+                None
+            }
+            Loaded::Corrupt(reason) => Some(reason),
+        };
+        let (lock, PodPlan { plan, pod, session }, first_result) = match (first, resolved) {
+            (Some(first), None) if corrupt.is_none() => self.speculate(lock, first)?,
+            (_, resolved) => {
+                let pp = match resolved {
+                    Some(pp) => pp,
+                    None => self.resolve_for_add()?,
+                };
+                let lock = match corrupt {
+                    Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
+                    None => lock,
+                };
+                (lock, pp, None)
+            }
+        };
+        self.run_plan(lock, &plan, first_result, pod.as_ref(), session.as_ref())
+    }
 
+    /// Runs the cluster network's ADD on a thread while the pod is resolved. Returns the plan
+    /// and, when the speculation held, the cluster network's result.
+    fn speculate(
+        &self,
+        lock: JournalLock,
+        first: Attachment,
+    ) -> Result<(JournalLock, PodPlan, Option<Value>), Error> {
         let req = self.req;
         let mut rec = Record::new(
             &req.container_id,
             &req.netns,
             &req.ifname,
             &self.args,
-            &plan,
+            std::slice::from_ref(&first),
         );
         lock.write(&rec)?;
+        let (added, resolved) = std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
+                list::add(self.exec, &first.conf, &inv, &first.runtime_config)
+            });
+            let resolved = self.resolve_for_add();
+            (h.join(), resolved)
+        });
+        let added = added.unwrap_or_else(|_| {
+            Err(crate::delegate::list::PluginFailure {
+                plugin: first.conf.types(),
+                source: crate::delegate::DelegateError::Spawn("delegate thread panicked".into()),
+            })
+        });
+        let one = std::slice::from_ref(&first);
+        match (added, resolved) {
+            (Err(f), _) => {
+                let primary = DelegateFailure {
+                    verb: Command::Add,
+                    network: first.network.clone(),
+                    ifname: first.ifname.clone(),
+                    plugin: f.plugin,
+                    source: f.source,
+                };
+                let rollback = self.rollback(lock, &mut rec, one, &[None], 0);
+                Err(Error::Add {
+                    primary: Box::new(primary),
+                    rollback: Box::new(rollback),
+                })
+            }
+            (Ok(r), Err(e)) => {
+                let rollback = self.rollback(lock, &mut rec, one, &[Some(r)], 0);
+                if !rollback.failures.is_empty() || rollback.journal.is_some() {
+                    tracing::error!(%rollback, "undoing the cluster network after a failed resolution");
+                }
+                Err(e)
+            }
+            (Ok(r), Ok(pp)) if pp.plan.first() == Some(&first) => Ok((lock, pp, Some(r))),
+            (Ok(r), Ok(pp)) => {
+                tracing::info!(
+                    container_id = %req.container_id,
+                    "the pod overrides its default network: undoing the cluster network started early"
+                );
+                let (_, failures) = del_attachments(
+                    self.exec,
+                    &req.container_id,
+                    &req.netns,
+                    &[(first.clone(), Some(r))],
+                );
+                if !failures.is_empty() {
+                    return Err(Error::Delegates(failures));
+                }
+                Ok((lock, pp, None))
+            }
+        }
+    }
+
+    /// Journals the plan, runs every attachment not yet run, writes network-status, and
+    /// returns the cluster network's result in the runtime's version.
+    fn run_plan(
+        &self,
+        lock: JournalLock,
+        plan: &[Attachment],
+        first_result: Option<Value>,
+        pod: Option<&crate::k8s::pod::PodRef>,
+        session: Option<&crate::k8s::session::Session>,
+    ) -> Result<Value, Error> {
+        let req = self.req;
+        let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
         let mut results: Vec<Option<Value>> = vec![None; plan.len()];
-        for (i, a) in plan.iter().enumerate() {
+        let start = usize::from(first_result.is_some());
+        if let Some(r) = first_result {
+            rec.attachments[0].result = Some(r.clone());
+            results[0] = Some(r);
+        }
+        if let Err(e) = lock.write(&rec) {
+            if start > 0 {
+                self.rollback(lock, &mut rec, plan, &results, 0);
+            }
+            return Err(e.into());
+        }
+        for (i, a) in plan.iter().enumerate().skip(start) {
             let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
             match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {
                 Ok(res) => {
                     rec.attachments[i].result = Some(res.clone());
                     results[i] = Some(res);
                     if let Err(e) = lock.write(&rec) {
-                        self.rollback(lock, &mut rec, &plan, &results, i);
+                        self.rollback(lock, &mut rec, plan, &results, i);
                         return Err(e.into());
                     }
                 }
@@ -63,7 +185,7 @@ impl Engine<'_> {
                         plugin: f.plugin,
                         source: f.source,
                     };
-                    let rollback = self.rollback(lock, &mut rec, &plan, &results, i);
+                    let rollback = self.rollback(lock, &mut rec, plan, &results, i);
                     return Err(Error::Add {
                         primary: Box::new(primary),
                         rollback: Box::new(rollback),
@@ -84,76 +206,118 @@ impl Engine<'_> {
         let converted = match converted {
             Ok(v) => v,
             Err(e) => {
-                self.rollback(lock, &mut rec, &plan, &results, last);
+                self.rollback(lock, &mut rec, plan, &results, last);
                 return Err(e);
             }
         };
-        if let (Some(pod), Some(s)) = (&pod, &session) {
-            let value = status::to_annotation(&statuses(&plan, &results));
-            let mut ann = serde_json::Map::new();
-            ann.insert(status::STATUS_ANNOTATION.into(), Value::String(value));
-            match s.block_on(
-                s.api()
-                    .patch_pod_annotations(&pod.namespace, &pod.name, &ann),
-            ) {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(%pod, "pod is gone; network-status not written"),
-                Err(e) => {
-                    let rollback = self.rollback(lock, &mut rec, &plan, &results, last);
-                    return Err(Error::Status {
-                        source: e,
-                        rollback: Box::new(rollback),
-                    });
-                }
-            }
-        }
+        // The journal is made durable while network-status is written.
         rec.complete = true;
-        let durable = lock.write(&rec).and_then(|_| lock.sync());
-        if let Err(e) = durable {
-            self.rollback(lock, &mut rec, &plan, &results, last);
+        if let Err(e) = lock.write(&rec) {
+            self.rollback(lock, &mut rec, plan, &results, last);
             return Err(e.into());
+        }
+        let (synced, patched) = std::thread::scope(|s| {
+            let h = s.spawn(|| lock.sync());
+            let patched = match (pod, session) {
+                (Some(pod), Some(s)) => self.write_status(s, pod, plan, &results),
+                _ => Ok(()),
+            };
+            (h.join(), patched)
+        });
+        let synced: Result<(), Error> = match synced {
+            Ok(r) => r.map_err(Error::from),
+            Err(_) => Err(Error::Plan("journal fsync thread panicked".into())),
+        };
+        if let Err(e) = patched {
+            let rollback = self.rollback(lock, &mut rec, plan, &results, last);
+            return Err(Error::Status {
+                source: e,
+                rollback: Box::new(rollback),
+            });
+        }
+        if let Err(e) = synced {
+            self.rollback(lock, &mut rec, plan, &results, last);
+            return Err(e);
         }
         Ok(converted)
     }
 
-    /// A journal left by an earlier ADD of the same container: a complete one means the runtime
-    /// is adding twice (refused: rolling back would destroy working interfaces); an incomplete
-    /// one is an unfinished rollback, finished now; a corrupt one is cleared by DELeting this
-    /// plan (the same networks) before it runs. Returns the lock, re-taken if it was released.
-    fn clear_leftovers(
+    /// One merge PATCH of network-status (and, if configured, one AddedInterface event, sent
+    /// concurrently and best effort). A pod that is gone is not an error.
+    fn write_status(
+        &self,
+        s: &crate::k8s::session::Session,
+        pod: &crate::k8s::pod::PodRef,
+        plan: &[Attachment],
+        results: &[Option<Value>],
+    ) -> Result<(), crate::k8s::client::ApiError> {
+        let list = statuses(plan, results);
+        let value = status::to_annotation(&list);
+        let mut ann = serde_json::Map::new();
+        ann.insert(status::STATUS_ANNOTATION.into(), Value::String(value));
+        let api = s.api();
+        let event = self
+            .cfg
+            .added_interface_events
+            .then(|| crate::k8s::event::added_interface(pod, &self.req.container_id, &list));
+        let (patched, evented) = s.block_on(async {
+            let patch = api.patch_pod_annotations(&pod.namespace, &pod.name, &ann);
+            match &event {
+                Some(ev) => {
+                    let post = api.post_event(&pod.namespace, ev);
+                    tokio::join!(patch, post)
+                }
+                None => (patch.await, Ok(())),
+            }
+        });
+        if let Err(e) = evented {
+            tracing::warn!(%pod, error = %e, "AddedInterface event not recorded");
+        }
+        match patched {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!(%pod, "pod is gone; network-status not written");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// An incomplete journal is an earlier ADD whose rollback failed: finish it; a complete one
+    /// means the runtime is adding twice (refused: rolling back would destroy working
+    /// interfaces).
+    fn finish_old_rollback(&self, rec: &Record) -> Result<(), Error> {
+        if rec.complete {
+            return Err(Error::AlreadyAttached(self.req.container_id.clone()));
+        }
+        tracing::warn!(
+            container_id = %self.req.container_id,
+            "finishing the rollback of an earlier failed ADD"
+        );
+        let atts = rec.attachments().map_err(|e| Error::Config(e.into()))?;
+        let (_, failures) = del_attachments(self.exec, &rec.container_id, &rec.netns, &atts);
+        if !failures.is_empty() {
+            return Err(Error::Delegates(failures));
+        }
+        Ok(())
+    }
+
+    /// A corrupt journal is cleared by DELeting this plan (the same networks) before it runs.
+    /// Returns the lock, re-taken.
+    fn clear_corrupt(
         &self,
         lock: JournalLock,
         plan: &[Attachment],
+        reason: &str,
     ) -> Result<JournalLock, Error> {
-        let atts: Vec<(Attachment, Option<Value>)> = match read_record(&lock)? {
-            Loaded::Missing => return Ok(lock),
-            Loaded::Record(rec) if rec.complete => {
-                return Err(Error::AlreadyAttached(self.req.container_id.clone()));
-            }
-            Loaded::Record(rec) => {
-                tracing::warn!(
-                    container_id = %self.req.container_id,
-                    "finishing the rollback of an earlier failed ADD"
-                );
-                rec.attachments().map_err(|e| Error::Config(e.into()))?
-            }
-            Loaded::Corrupt(reason) => {
-                let atts: Vec<_> = plan.iter().cloned().map(|a| (a, None)).collect();
-                let (_, failures) =
-                    del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
-                if !failures.is_empty() {
-                    return Err(Error::Delegates(failures));
-                }
-                quarantine(lock, &reason)?;
-                return Ok(self.journal.lock(&self.req.container_id)?);
-            }
-        };
+        let atts: Vec<_> = plan.iter().cloned().map(|a| (a, None)).collect();
         let (_, failures) =
             del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }
-        Ok(lock)
+        quarantine(lock, reason)?;
+        Ok(self.journal.lock(&self.req.container_id)?)
     }
 
     /// DELs attachments `0..=upto` in reverse; removes the journal if all went well, else keeps

@@ -8,6 +8,8 @@ mod gc;
 pub mod record;
 mod resolve;
 mod status;
+#[cfg(test)]
+mod tests;
 
 use serde_json::Value;
 

@@ -2,6 +2,7 @@
 //! writes, and access to the API server.
 
 pub mod client;
+pub mod event;
 pub mod nad;
 pub mod pod;
 pub mod selection;
