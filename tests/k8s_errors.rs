@@ -50,7 +50,8 @@ fn malformed_network_annotations_are_rejected() {
     .to_string();
 
     // (row name, annotation value, what the message must name)
-    let rows: Vec<(&str, String, Vec<&str>)> = vec![
+    let rows: Vec<(&str, String, Vec<&str>)> =
+        vec![
         (
             "broken JSON",
             r#"[{"name": "macvlan-a""#.into(),
@@ -59,13 +60,13 @@ fn malformed_network_annotations_are_rejected() {
         (
             "JSON object, not a list",
             r#"{"name": "macvlan-a"}"#.into(),
-            vec!["expected"],
+            vec!["expected a JSON list"],
         ),
-        ("element not an object", r#"[42]"#.into(), vec!["element 0"]),
+        ("element not an object", r#"[42]"#.into(), vec!["element 0", "selection object"]),
         (
             "element without name",
             r#"[{"interface": "net5"}]"#.into(),
-            vec!["name"],
+            vec!["field \"name\"", "required"],
         ),
         (
             "name with uppercase",
@@ -88,11 +89,11 @@ fn malformed_network_annotations_are_rejected() {
             "macvlan-a,,other/macvlan-b".into(),
             vec!["empty"],
         ),
-        ("empty name before @", "@data0".into(), vec!["name"]),
+        ("empty name before @", "@data0".into(), vec!["@data0", "field \"name\""]),
         (
             "ifname too long",
             "macvlan-a@abcdefghijklmnop".into(),
-            vec!["abcdefghijklmnop"],
+            vec!["abcdefghijklmnop", "15"],
         ),
         (
             "ifname with a slash",
@@ -107,7 +108,7 @@ fn malformed_network_annotations_are_rejected() {
         (
             "duplicate ifnames",
             "macvlan-a@data0,other/macvlan-b@data0".into(),
-            vec!["data0"],
+            vec!["data0", "element 0"],
         ),
         (
             "ifname of the cluster network",
@@ -117,7 +118,7 @@ fn malformed_network_annotations_are_rejected() {
         (
             "two default-routes for IPv4",
             two_routes,
-            vec!["default-route"],
+            vec!["default-route", "10.1.2.1"],
         ),
         (
             "default-route not an IP",
@@ -150,8 +151,8 @@ fn malformed_network_annotations_are_rejected() {
             r#"[{"name": "macvlan-a", "infiniband-guid": "zz"}]"#.into(),
             vec!["infiniband-guid"],
         ),
-        ("too many networks", too_many, vec!["limit"]),
-        ("oversized", oversized, vec!["limit"]),
+        ("too many networks", too_many, vec!["65 networks", "limit"]),
+        ("oversized", oversized, vec!["bytes, over the limit"]),
     ];
     assert!(rows.len() >= 15);
     for (row, value, needles) in &rows {
