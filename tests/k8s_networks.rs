@@ -115,6 +115,15 @@ fn short_form_selects_nads_by_name_namespace_and_interface() {
         assert_eq!(l.kind.as_deref(), Some("macvlan"), "{ifname}: {l:?}");
     }
 
+    // A NAD config without `name` is named after the NAD (host-local keys its leases by it).
+    let mut leases = vec![
+        format!("{CLUSTER}/{}", bare(&eth0)),
+        format!("macvlan-a/{}", bare(&net1)),
+        format!("macvlan-b/{}", bare(&data0)),
+    ];
+    leases.sort();
+    assert_eq!(c.env.leases(), leases);
+
     let status = c.network_status(&pod);
     assert_eq!(status.len(), 3, "one entry per interface: {status:?}");
     assert_entry(&c, &status, &netns, "eth0", CLUSTER);
@@ -410,6 +419,35 @@ fn cluster_network_and_default_networks_as_nad_names() {
         assert_one_default(&status, "eth0");
         assert_entry(&c, &status, &netns, "net1", &format!("{ns}/extra"));
 
+        c.cni("DEL", &id, &netns, &pod, conf).ok();
+    }
+    c.env.assert_nothing_left();
+}
+
+#[test]
+fn added_interface_event_only_when_switched_on() {
+    let c = Cluster::new("kevt", 117);
+    two_nads(&c);
+    let pod = Pod::new("default", "ev");
+    c.put_pod(&pod, &[(NETWORKS, "macvlan-a,other/macvlan-b@data0")]);
+    let mut conf = c.conf();
+    conf["addedInterfaceEvents"] = json!(true);
+
+    for (i, (conf, events)) in [(&c.conf(), 0), (&conf, 1)].into_iter().enumerate() {
+        let before = c.api.events().len();
+        let netns = c.env.add_pod();
+        let id = format!("c{}e{i}", c.env.uid);
+        c.cni("ADD", &id, &netns, &pod, conf).ok();
+        let new: Vec<Value> = c.api.events()[before..].to_vec();
+        assert_eq!(new.len(), events, "events: {new:?}");
+        if let Some(e) = new.first() {
+            assert_eq!(e["reason"], "AddedInterface", "{e}");
+            let text = e.to_string();
+            for ifname in ["eth0", "net1", "data0"] {
+                assert!(text.contains(ifname), "the event lists {ifname}: {e}");
+            }
+            assert!(text.contains("other/macvlan-b"), "{e}");
+        }
         c.cni("DEL", &id, &netns, &pod, conf).ok();
     }
     c.env.assert_nothing_left();

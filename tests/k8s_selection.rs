@@ -1,0 +1,113 @@
+//! Kubernetes, end to end: what a selection element hands to the delegates: `ips`, `mac`, `portMappings`, `bandwidth` reach
+//! the `runtimeConfig` of plugins declaring the capability (and `ips`/`mac` the legacy `CNI_ARGS`);
+//! `cni-args` merge into `args.cni`; every delegate gets the pod's `K8S_POD_*` values.
+
+mod common;
+
+use common::k8s::{Cluster, NETWORKS, Pod};
+use serde_json::{Value, json};
+
+/// A plugin that saves its stdin and CNI_ARGS per interface and returns one interface.
+fn dump_plugin(c: &Cluster) {
+    let dir = c.env.dir.display();
+    c.env.write_plugin(
+        "dump",
+        &format!(
+            r#"case "$CNI_COMMAND" in
+ADD)
+  cat > '{dir}/stdin.'"$CNI_IFNAME"
+  printf '%s' "$CNI_ARGS" > '{dir}/args.'"$CNI_IFNAME"
+  printf '{{"cniVersion":"1.0.0","interfaces":[{{"name":"%s","sandbox":"%s"}}],"ips":[]}}' "$CNI_IFNAME" "$CNI_NETNS" ;;
+VERSION) cat > /dev/null; echo '{{"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]}}' ;;
+*) cat > /dev/null ;;
+esac"#
+        ),
+    );
+}
+
+#[test]
+fn selection_fields_reach_the_delegates() {
+    let c = Cluster::new("kfld", 141);
+    dump_plugin(&c);
+    c.put_nad(
+        "default",
+        "capable",
+        Some(&json!({
+            "cniVersion": "1.0.0", "type": "dump",
+            "capabilities": { "ips": true, "mac": true, "portMappings": true, "bandwidth": true },
+        })),
+    );
+    c.put_nad(
+        "default",
+        "bare",
+        Some(
+            &json!({ "cniVersion": "1.0.0", "type": "dump", "args": { "cni": { "keep": "me" } } }),
+        ),
+    );
+    let ports = json!([{ "hostPort": 8080, "containerPort": 80, "protocol": "tcp" }]);
+    let bw = json!({ "ingressRate": 1000, "ingressBurst": 2000 });
+    let ann = json!([
+        { "name": "capable", "interface": "cap0", "ips": ["10.141.3.3/24"],
+          "mac": "02:00:00:8d:00:01", "portMappings": ports, "bandwidth": bw,
+          "cni-args": { "color": "blue" } },
+        { "name": "bare", "interface": "bare0", "ips": ["10.141.4.4/24"],
+          "mac": "02:00:00:8d:00:02", "cni-args": { "color": "red" } },
+    ]);
+    let pod = Pod::new("default", "fields");
+    c.put_pod(&pod, &[(NETWORKS, &ann.to_string())]);
+    let netns = c.env.add_pod();
+    let id = format!("c{}", c.env.uid);
+    let conf = c.conf();
+
+    c.cni("ADD", &id, &netns, &pod, &conf).ok();
+
+    let read = |what: &str, ifname: &str| {
+        std::fs::read_to_string(c.env.dir.join(format!("{what}.{ifname}")))
+            .unwrap_or_else(|e| panic!("{what} of {ifname}: {e}\n{}", c.env.log()))
+    };
+    let cap: Value = serde_json::from_str(&read("stdin", "cap0")).unwrap();
+    let rc = &cap["runtimeConfig"];
+    assert_eq!(rc["ips"], json!(["10.141.3.3/24"]), "{cap}");
+    assert_eq!(rc["mac"], "02:00:00:8d:00:01", "{cap}");
+    assert_eq!(rc["portMappings"], ports, "{cap}");
+    assert_eq!(rc["bandwidth"], bw, "{cap}");
+    assert_eq!(cap["args"]["cni"]["color"], "blue", "{cap}");
+
+    let bare: Value = serde_json::from_str(&read("stdin", "bare0")).unwrap();
+    for key in ["ips", "mac", "portMappings", "bandwidth"] {
+        assert!(
+            bare.get("runtimeConfig").and_then(|r| r.get(key)).is_none(),
+            "no capability declared, no runtimeConfig {key}: {bare}"
+        );
+    }
+    assert_eq!(bare["args"]["cni"]["color"], "red", "{bare}");
+    assert_eq!(
+        bare["args"]["cni"]["keep"], "me",
+        "the NAD's own args stay: {bare}"
+    );
+
+    for (ifname, ip, mac) in [
+        ("cap0", "10.141.3.3/24", "02:00:00:8d:00:01"),
+        ("bare0", "10.141.4.4/24", "02:00:00:8d:00:02"),
+    ] {
+        let args = read("args", ifname);
+        let pairs: Vec<&str> = args.split(';').collect();
+        for want in [
+            "IgnoreUnknown=1".to_string(),
+            "K8S_POD_NAMESPACE=default".into(),
+            "K8S_POD_NAME=fields".into(),
+            format!("K8S_POD_UID={}", pod.uid),
+            format!("K8S_POD_INFRA_CONTAINER_ID={id}"),
+            format!("IP={ip}"),
+            format!("MAC={mac}"),
+        ] {
+            assert!(
+                pairs.contains(&want.as_str()),
+                "{ifname}: CNI_ARGS should have {want}: {args}"
+            );
+        }
+    }
+
+    c.cni("DEL", &id, &netns, &pod, &conf).ok();
+    c.env.assert_nothing_left();
+}
