@@ -34,7 +34,9 @@ pub enum ApiError {
         message: String,
     },
     /// No answer within the budget (connection errors, timeouts, 5xx).
-    #[error("{what}: API server unavailable after {attempts} attempt(s) in {elapsed_ms} ms: {last}")]
+    #[error(
+        "{what}: API server unavailable after {attempts} attempt(s) in {elapsed_ms} ms: {last}"
+    )]
     Unavailable {
         /// The call.
         what: String,
@@ -84,7 +86,11 @@ impl Api {
     ///
     /// # Errors
     /// [`ApiError::Config`] when the file is unreadable or incomplete.
-    pub async fn from_kubeconfig(path: &Path, timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
+    pub async fn from_kubeconfig(
+        path: &Path,
+        timeout: Duration,
+        budget: Duration,
+    ) -> Result<Api, ApiError> {
         let kc = Kubeconfig::read_from(path)
             .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
         let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
@@ -98,18 +104,28 @@ impl Api {
     /// # Errors
     /// [`ApiError::Config`] when not in a cluster.
     pub fn in_cluster(timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
-        let mut cfg = kube::Config::incluster().map_err(|e| ApiError::Config(format!("in-cluster: {e}")))?;
+        let mut cfg =
+            kube::Config::incluster().map_err(|e| ApiError::Config(format!("in-cluster: {e}")))?;
         Self::from_config(&mut cfg, timeout, budget)
     }
 
-    fn from_config(cfg: &mut kube::Config, timeout: Duration, budget: Duration) -> Result<Api, ApiError> {
+    fn from_config(
+        cfg: &mut kube::Config,
+        timeout: Duration,
+        budget: Duration,
+    ) -> Result<Api, ApiError> {
         // plexus retries itself, within its own budget.
         cfg.default_retry = false;
         cfg.connect_timeout = Some(timeout);
         cfg.read_timeout = Some(timeout);
         cfg.write_timeout = Some(timeout);
-        let client = kube::Client::try_from(cfg.clone()).map_err(|e| ApiError::Config(e.to_string()))?;
-        Ok(Api { client, timeout, budget })
+        let client =
+            kube::Client::try_from(cfg.clone()).map_err(|e| ApiError::Config(e.to_string()))?;
+        Ok(Api {
+            client,
+            timeout,
+            budget,
+        })
     }
 
     /// GET a pod's metadata; `None` when the pod does not exist.
@@ -131,7 +147,11 @@ impl Api {
             seg(ns),
             seg(name)
         );
-        self.get_opt(&format!("GET NetworkAttachmentDefinition {ns}/{name}"), path).await
+        self.get_opt(
+            &format!("GET NetworkAttachmentDefinition {ns}/{name}"),
+            path,
+        )
+        .await
     }
 
     /// One JSON merge PATCH of the pod's `status` subresource setting `annotations`.
@@ -146,8 +166,9 @@ impl Api {
         annotations: &serde_json::Map<String, Value>,
     ) -> Result<bool, ApiError> {
         let path = format!("/api/v1/namespaces/{}/pods/{}/status", seg(ns), seg(name));
-        let body = serde_json::to_vec(&serde_json::json!({"metadata": {"annotations": annotations}}))
-            .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&serde_json::json!({"metadata": {"annotations": annotations}}))
+                .unwrap_or_default();
         let what = format!("PATCH pod {ns}/{name} status");
         match self
             .call(&what, || {
@@ -180,7 +201,11 @@ impl Api {
         .map(|_| ())
     }
 
-    async fn get_opt<T: DeserializeOwned>(&self, what: &str, path: String) -> Result<Option<T>, ApiError> {
+    async fn get_opt<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: String,
+    ) -> Result<Option<T>, ApiError> {
         let text = match self
             .call(what, || {
                 http::Request::get(&path)
@@ -193,10 +218,12 @@ impl Api {
             Err(ApiError::Status { code: 404, .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| ApiError::Decode {
-            what: what.to_string(),
-            reason: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ApiError::Decode {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// Runs one request with the per-request timeout, retrying transient failures with

@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn crd_shape() {
         let c = crd();
-        assert_eq!(c.metadata.name.as_deref(), Some("network-attachment-definitions.k8s.cni.cncf.io"));
+        assert_eq!(
+            c.metadata.name.as_deref(),
+            Some("network-attachment-definitions.k8s.cni.cncf.io")
+        );
         assert_eq!(c.spec.scope, "Namespaced");
         let names = &c.spec.names;
         assert_eq!(names.kind, "NetworkAttachmentDefinition");
@@ -96,10 +99,19 @@ mod tests {
         let v = &c.spec.versions[0];
         assert_eq!(v.name, "v1");
         assert!(v.served && v.storage);
-        let schema = v.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap();
+        let schema = v
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap();
         assert!(schema.required.is_none(), "spec must be optional");
         let spec = &schema.properties.as_ref().unwrap()["spec"];
-        assert!(spec.required.as_ref().is_none_or(|r| r.is_empty()), "config must be optional");
+        assert!(
+            spec.required.as_ref().is_none_or(|r| r.is_empty()),
+            "config must be optional"
+        );
         assert_eq!(
             spec.properties.as_ref().unwrap()["config"].type_.as_deref(),
             Some("string")
@@ -109,10 +121,18 @@ mod tests {
     #[test]
     fn nad_object_table() {
         let rows: &[(&str, &str, Option<&str>)] = &[
-            ("with config", r#"{"metadata":{"name":"a"},"spec":{"config":"{\"type\":\"x\"}"}}"#, Some(r#"{"type":"x"}"#)),
+            (
+                "with config",
+                r#"{"metadata":{"name":"a"},"spec":{"config":"{\"type\":\"x\"}"}}"#,
+                Some(r#"{"type":"x"}"#),
+            ),
             ("no spec", r#"{"metadata":{"name":"a"}}"#, None),
             ("empty spec", r#"{"metadata":{"name":"a"},"spec":{}}"#, None),
-            ("blank config", r#"{"metadata":{"name":"a"},"spec":{"config":"  "}}"#, None),
+            (
+                "blank config",
+                r#"{"metadata":{"name":"a"},"spec":{"config":"  "}}"#,
+                None,
+            ),
         ];
         for (name, json, want) in rows {
             let n: NadObject = serde_json::from_str(json).unwrap();
