@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod journal;
 pub mod k8s;
+pub mod link;
 pub mod log;
 pub mod netns;
 pub mod plan;

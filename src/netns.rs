@@ -1,31 +1,123 @@
-//! The only code that enters a network namespace: a closure runs on a dedicated, short-lived
-//! thread that moves into the namespace first (never a tokio worker or a pooled thread), so no
-//! other code ever runs in a namespace it did not ask for.
+//! The only code that enters a network namespace: each entry gets a dedicated, never reused std
+//! thread that `setns`es into the namespace, runs one closure and exits.
 
 use std::fs::File;
-use std::path::Path;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
-/// Runs `f` on a new thread that has entered the network namespace at `path`
-/// (e.g. `/run/netns/x` or `/proc/PID/ns/net`). Sockets created inside stay in that namespace
-/// after the thread exits.
+use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+
+/// Why a namespace could not be entered.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// The namespace path does not exist (the pod is gone, or DEL came twice).
+    #[error("network namespace {path:?} does not exist")]
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The path exists but could not be opened.
+    #[error("opening network namespace {path:?}: {source}")]
+    Open {
+        /// The path given.
+        path: PathBuf,
+        /// The open error.
+        source: io::Error,
+    },
+    /// `setns` refused the file (not a network namespace, or no permission).
+    #[error("entering network namespace {path:?}: {source}")]
+    Enter {
+        /// The path given.
+        path: PathBuf,
+        /// The setns error.
+        source: io::Error,
+    },
+    /// The closure run inside the namespace panicked.
+    #[error("the thread inside network namespace {path:?} panicked")]
+    Panicked {
+        /// The path given.
+        path: PathBuf,
+    },
+}
+
+/// Opens a network namespace file (`/proc/<pid>/ns/net`, `/run/netns/<name>`, ...), e.g. to hand
+/// its descriptor to the kernel as a link's target namespace.
 ///
 /// # Errors
-/// The namespace cannot be opened or entered, or the thread cannot be started or panicked.
-pub fn run_in<T: Send + 'static>(
-    path: &Path,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::io::Result<T> {
-    let ns = File::open(path)?;
-    let handle = std::thread::Builder::new()
-        .name("plexus-netns".into())
-        .spawn(move || -> std::io::Result<T> {
-            rustix::thread::move_into_link_name_space(
-                std::os::fd::AsFd::as_fd(&ns),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )?;
-            Ok(f())
-        })?;
-    handle
-        .join()
-        .map_err(|_| std::io::Error::other("thread in network namespace panicked"))?
+/// [`NetnsError::NotFound`] when the path does not exist, [`NetnsError::Open`] otherwise.
+pub fn open(path: &Path) -> Result<File, NetnsError> {
+    File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            NetnsError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            NetnsError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// Runs `f` on a new thread that first moves into the network namespace at `path`; the thread
+/// ends with `f`, so no other code ever runs in that namespace by accident. The calling thread
+/// never changes namespace. `f` may borrow from the caller.
+///
+/// # Errors
+/// [`NetnsError`] when the namespace cannot be opened or entered, or `f` panicked.
+pub fn run_in<T, F>(path: &Path, f: F) -> Result<T, NetnsError>
+where
+    T: Send,
+    F: FnOnce() -> T + Send,
+{
+    let file = open(path)?;
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("plexus-netns".into())
+            .spawn_scoped(s, move || {
+                move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network)).map_err(
+                    |e| NetnsError::Enter {
+                        path: path.to_path_buf(),
+                        source: e.into(),
+                    },
+                )?;
+                drop(file);
+                Ok(f())
+            })
+            .map_err(|source| NetnsError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        handle.join().unwrap_or_else(|_| {
+            Err(NetnsError::Panicked {
+                path: path.to_path_buf(),
+            })
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_namespace_is_not_found() {
+        let err = run_in(Path::new("/run/netns/plexus-no-such-ns"), || ()).unwrap_err();
+        assert!(matches!(err, NetnsError::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_namespace_is_refused() {
+        let err = run_in(Path::new("/proc/self/status"), || ()).unwrap_err();
+        assert!(matches!(err, NetnsError::Enter { .. }), "{err}");
+    }
+
+    #[test]
+    fn own_namespace_runs_closure_and_returns_its_value() {
+        let v = vec![1, 2, 3];
+        let got = run_in(Path::new("/proc/self/ns/net"), || v.iter().sum::<i32>()).unwrap();
+        assert_eq!(got, 6);
+    }
 }

@@ -96,10 +96,11 @@ impl TestApiServer {
     /// # Errors
     /// When the namespace cannot be entered or the socket cannot be bound.
     pub fn start_in_netns(netns: &std::path::Path) -> std::io::Result<TestApiServer> {
+        // The namespace's loopback must be up (`ip -n NS link set lo up`).
         let listener = crate::netns::run_in(netns, || {
-            // A fresh namespace has its loopback down.
             std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        })??;
+        })
+        .map_err(std::io::Error::other)??;
         Self::serve(listener)
     }
 
