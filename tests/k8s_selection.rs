@@ -1,11 +1,62 @@
-//! Kubernetes, end to end: what a selection element hands to the delegates: `ips`, `mac`, `portMappings`, `bandwidth` reach
-//! the `runtimeConfig` of plugins declaring the capability (and `ips`/`mac` the legacy `CNI_ARGS`);
+//! Kubernetes, end to end: what a selection element hands to the delegates. `default-route` moves
+//! the pod's default route to the chosen interface; `ips`, `mac`, `portMappings`, `bandwidth`
+//! reach the `runtimeConfig` of plugins declaring the capability (and `ips`/`mac` the legacy `CNI_ARGS`);
 //! `cni-args` merge into `args.cni`; every delegate gets the pod's `K8S_POD_*` values.
 
 mod common;
 
 use common::k8s::{Cluster, NETWORKS, Pod};
 use serde_json::{Value, json};
+
+/// Default routes in `netns` as (gateway, device).
+fn default_routes(netns: &str) -> Vec<(String, String)> {
+    let out = common::sh(&["ip", "-j", "-4", "-n", netns, "route", "show", "default"]);
+    let v: Value = serde_json::from_str(&out).expect("ip -j route output");
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["gateway"].as_str().unwrap_or("").to_string(),
+                r["dev"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn default_route_moves_to_the_chosen_interface() {
+    let c = Cluster::new("kdrt", 140);
+    let o = c.env.octet;
+    c.put_nad("default", "macvlan-a", Some(&c.macvlan(1)));
+    let netns = c.env.add_pod();
+    let id = format!("c{}", c.env.uid);
+    let conf = c.conf();
+
+    // Without default-route the cluster network (host-local routes 0.0.0.0/0) has it.
+    let plain = Pod::new("default", "plain");
+    c.put_pod(&plain, &[(NETWORKS, "macvlan-a")]);
+    c.cni("ADD", &id, &netns, &plain, &conf).ok();
+    assert_eq!(
+        default_routes(&netns),
+        [(format!("10.{o}.0.1"), "eth0".to_string())]
+    );
+    c.cni("DEL", &id, &netns, &plain, &conf).ok();
+
+    let gw = format!("10.{o}.1.1");
+    let routed = Pod::new("default", "routed");
+    let ann = json!([{ "name": "macvlan-a", "interface": "data0", "default-route": [gw] }]);
+    c.put_pod(&routed, &[(NETWORKS, &ann.to_string())]);
+    c.cni("ADD", &id, &netns, &routed, &conf).ok();
+    assert_eq!(
+        default_routes(&netns),
+        [(gw.clone(), "data0".to_string())],
+        "only data0 carries the IPv4 default route\n--- plexus.log ---\n{}",
+        c.env.log()
+    );
+    c.cni("DEL", &id, &netns, &routed, &conf).ok();
+    c.env.assert_nothing_left();
+}
 
 /// A plugin that saves its stdin and CNI_ARGS per interface and returns one interface.
 fn dump_plugin(c: &Cluster) {
