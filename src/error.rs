@@ -87,6 +87,18 @@ pub enum Error {
         /// The rollback outcome.
         rollback: Box<Rollback>,
     },
+    /// A `default-route` request could not be applied (everything was rolled back).
+    #[error("default-route via {gateway} on {ifname} (network {network:?}): {reason}")]
+    DefaultRoute {
+        /// The network.
+        network: String,
+        /// The interface.
+        ifname: String,
+        /// The requested gateway.
+        gateway: String,
+        /// What failed.
+        reason: String,
+    },
     /// STATUS: not ready.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -162,6 +174,7 @@ impl Error {
             Error::Result(_) => code::INCOMPATIBLE_VERSION,
             Error::NotReady(_) => code::NOT_AVAILABLE,
             Error::Selection(_) | Error::Nad { .. } => code::INVALID_NETWORK_CONFIG,
+            Error::DefaultRoute { .. } => code::IO_FAILURE,
             Error::Api(e) | Error::Status { source: e, .. } => api_code(e),
         }
     }

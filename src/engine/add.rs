@@ -210,6 +210,10 @@ impl Engine<'_> {
                 return Err(e);
             }
         };
+        if let Err(e) = self.apply_default_routes(plan) {
+            self.rollback(lock, &mut rec, plan, &results, last);
+            return Err(e);
+        }
         // The journal is made durable while network-status is written.
         rec.complete = true;
         if let Err(e) = lock.write(&rec) {
@@ -240,6 +244,29 @@ impl Engine<'_> {
             return Err(e);
         }
         Ok(converted)
+    }
+
+    /// `default-route`: the chosen interface gets the default route of each gateway's family
+    /// and no other interface keeps one.
+    fn apply_default_routes(&self, plan: &[Attachment]) -> Result<(), Error> {
+        for a in plan {
+            for gw in &a.default_route {
+                let fail = |reason: String| Error::DefaultRoute {
+                    network: a.network.clone(),
+                    ifname: a.ifname.clone(),
+                    gateway: gw.clone(),
+                    reason,
+                };
+                let ip: std::net::IpAddr = gw.parse().map_err(|e| fail(format!("{e}")))?;
+                crate::link::set_default_route(
+                    std::path::Path::new(&self.req.netns),
+                    ip,
+                    &a.ifname,
+                )
+                .map_err(|e| fail(e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 
     /// One merge PATCH of network-status (and, if configured, one AddedInterface event, sent
