@@ -8,6 +8,7 @@ pub mod config;
 pub mod delegate;
 pub mod engine;
 pub mod error;
+pub mod install;
 pub mod journal;
 pub mod k8s;
 pub mod link;

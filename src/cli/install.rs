@@ -1,13 +1,198 @@
-//! `plexus install`.
+//! `plexus install`: the DaemonSet's entry point. Parses flags into [`install::Options`] and
+//! runs them; every path is a flag with the usual default.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// Arguments of `plexus install`.
+use crate::install::{self, conflist::PluginOptions, kubeconfig};
+
+/// Arguments of `plexus install` (boxed: they are many, and the subcommand enum stays small).
 #[derive(Debug, clap::Args)]
-pub struct InstallArgs {}
+pub struct InstallArgs {
+    /// The flags.
+    #[command(flatten)]
+    pub flags: Box<InstallFlags>,
+}
+
+/// The flags of `plexus install`.
+///
+/// Optional values given as an empty string count as not given, so a manifest can pass
+/// `--log-file=$(PLEXUS_LOG_FILE)` from a ConfigMap whose value may be empty.
+#[derive(Debug, clap::Args)]
+pub struct InstallFlags {
+    /// The plexus binary to install [default: this executable].
+    #[arg(long, value_name = "FILE")]
+    pub bin_src: Option<PathBuf>,
+    /// CNI plugin directory; `plexus` is written there.
+    #[arg(long, value_name = "DIR", default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: PathBuf,
+    /// CNI config directory: searched for the primary config; `00-plexus.conflist` is written there.
+    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// The primary network config file [default: the alphabetically first .conf, .conflist or
+    /// .json in --cni-conf-dir that is not plexus's own].
+    #[arg(long, value_name = "FILE")]
+    pub primary: Option<PathBuf>,
+    /// How long to wait for the primary config to appear before failing.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub wait_timeout_seconds: u64,
+    /// How often the conf dir is looked at while waiting and (with --cleanup-on-exit) watching.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub poll_interval_ms: u64,
+    /// Where to write the plugin's kubeconfig (as the plugin on the host sees it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/cni/net.d/plexus.d/plexus.kubeconfig"
+    )]
+    pub kubeconfig_out: PathBuf,
+    /// Write no kubeconfig (and no `kubeconfig` key): the plugin then never calls the API server.
+    #[arg(long)]
+    pub skip_kubeconfig: bool,
+    /// The service-account token file the kubeconfig names (`tokenFile`), as the plugin on the
+    /// host sees it; read at every call, so rotation works. Never copied.
+    #[arg(long, value_name = "FILE", default_value = kubeconfig::DEFAULT_TOKEN_FILE)]
+    pub token_file: PathBuf,
+    /// The CA bundle the kubeconfig names (`certificate-authority`), as the plugin on the host
+    /// sees it.
+    #[arg(long, value_name = "FILE", default_value = kubeconfig::DEFAULT_CA_FILE)]
+    pub ca_file: PathBuf,
+    /// The journal directory (`cniDir`).
+    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_CNI_DIR)]
+    pub cni_dir: PathBuf,
+    /// The plugin's log file (`logFile`).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<String>,
+    /// The plugin's log level (`logLevel`): panic, error, warning, info, debug, verbose.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_log_level)]
+    pub log_level: Option<String>,
+    /// Only NADs in the pod's own namespace (and --global-namespaces) may be used
+    /// (`namespaceIsolation`). `--namespace-isolation` alone means true.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_switch)]
+    pub namespace_isolation: Option<Switch>,
+    /// Comma-separated namespaces whose NADs any pod may use under isolation (`globalNamespaces`).
+    #[arg(long, value_name = "NS,...")]
+    pub global_namespaces: Option<String>,
+    /// ADD and STATUS fail while this file does not exist (`readinessindicatorfile`).
+    #[arg(long, value_name = "FILE")]
+    pub readiness_indicator_file: Option<String>,
+    /// Keep running: regenerate the conflist when the primary config changes, and remove
+    /// `00-plexus.conflist` on SIGTERM/SIGINT so the node falls back to its primary network.
+    #[arg(long, conflicts_with = "once")]
+    pub cleanup_on_exit: bool,
+    /// Install and exit (the default without --cleanup-on-exit).
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// A `true`/`false` flag value where an empty string means "not given".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch(pub Option<bool>);
+
+fn parse_switch(s: &str) -> Result<Switch, String> {
+    match s {
+        "" => Ok(Switch(None)),
+        "true" => Ok(Switch(Some(true))),
+        "false" => Ok(Switch(Some(false))),
+        _ => Err(format!("{s:?} is not true or false")),
+    }
+}
+
+fn parse_log_level(s: &str) -> Result<String, String> {
+    const LEVELS: &[&str] = &["", "panic", "error", "warning", "info", "debug", "verbose"];
+    if LEVELS.contains(&s.to_ascii_lowercase().as_str()) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not one of panic, error, warning, info, debug, verbose"
+        ))
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+impl InstallFlags {
+    /// The options to run, with defaults resolved and the in-cluster environment read.
+    ///
+    /// # Errors
+    /// A message for the user: the running executable cannot be found, or a kubeconfig is
+    /// wanted outside a cluster.
+    pub fn into_options(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<install::Options, String> {
+        // Paths end up in files read from another working directory: make them absolute.
+        let abs = |p: PathBuf| -> Result<PathBuf, String> {
+            std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))
+        };
+        let opt_abs = |s: Option<String>| non_empty(s).map(|s| abs(PathBuf::from(s))).transpose();
+        let cni_bin_dir = abs(self.cni_bin_dir)?;
+        let cni_conf_dir = abs(self.cni_conf_dir)?;
+        let bin_src = match self.bin_src {
+            Some(p) => p,
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find the running executable ({e}); pass --bin-src"))?,
+        };
+        let kubeconfig = if self.skip_kubeconfig {
+            None
+        } else {
+            let server = kubeconfig::server_url(env).map_err(|e| e.to_string())?;
+            Some((
+                abs(self.kubeconfig_out)?,
+                kubeconfig::Kubeconfig {
+                    server,
+                    ca_file: abs(self.ca_file)?,
+                    token_file: abs(self.token_file)?,
+                },
+            ))
+        };
+        let global_namespaces = non_empty(self.global_namespaces)
+            .map(|s| {
+                s.split(',')
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(install::Options {
+            bin_src,
+            bin_dir: cni_bin_dir.clone(),
+            conf_dir: cni_conf_dir.clone(),
+            primary: self.primary.map(abs).transpose()?,
+            wait_timeout: Duration::from_secs(self.wait_timeout_seconds),
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            kubeconfig,
+            plugin: PluginOptions {
+                kubeconfig: None,
+                conf_dir: Some(cni_conf_dir),
+                bin_dir: Some(cni_bin_dir),
+                cni_dir: Some(abs(self.cni_dir)?),
+                log_file: opt_abs(self.log_file)?,
+                log_level: non_empty(self.log_level),
+                namespace_isolation: self.namespace_isolation.and_then(|s| s.0),
+                global_namespaces,
+                readiness_indicator_file: opt_abs(self.readiness_indicator_file)?,
+            },
+            watch: self.cleanup_on_exit,
+        })
+    }
+}
 
 /// Runs `plexus install`.
-pub fn run(_args: InstallArgs) -> ExitCode {
-    eprintln!("plexus install: not implemented yet");
-    ExitCode::from(2)
+pub fn run(args: InstallArgs) -> ExitCode {
+    let result = args
+        .flags
+        .into_options(|k| std::env::var(k).ok())
+        .and_then(|opts| install::run(&opts).map_err(|e| e.to_string()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("plexus install: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

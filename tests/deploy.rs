@@ -1,0 +1,562 @@
+//! The manifests in deploy/ and crds/: every document parses into its Kubernetes type with no
+//! field lost (so a typo fails), the kustomization lists exactly the manifests, RBAC grants no
+//! more than the plugin needs, the DaemonSet is wired to the account, ConfigMap and volumes it
+//! names, its command lines parse with plexus's own CLI, and the CRD files are the generated CRD.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+const IMAGE: &str = "ghcr.io/plexus-cni/plexus:0.1.0";
+const NAMESPACE: &str = "kube-system";
+const CRD_FILE: &str = "network-attachment-definitions.yaml";
+/// Set to rewrite both CRD files from `plexus::k8s::nad::crd()`.
+const UPDATE_ENV: &str = "PLEXUS_UPDATE_CRDS";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One parsed object of a manifest file.
+#[derive(Debug)]
+enum Object {
+    Namespace(Namespace),
+    ServiceAccount(ServiceAccount),
+    ClusterRole(ClusterRole),
+    ClusterRoleBinding(ClusterRoleBinding),
+    Crd(Box<CustomResourceDefinition>),
+    ConfigMap(ConfigMap),
+    DaemonSet(Box<DaemonSet>),
+}
+
+/// The first place where `a` (as written) and `b` (after the typed round trip) differ.
+fn first_difference(path: &str, a: &Value, b: &Value) -> Option<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                let p = format!("{path}.{k}");
+                match y.get(k) {
+                    None => return Some(format!("{p} is not a field of the type (typo?)")),
+                    Some(vb) => {
+                        if let Some(d) = first_difference(&p, va, vb) {
+                            return Some(d);
+                        }
+                    }
+                }
+            }
+            y.keys()
+                .find(|k| !x.contains_key(*k))
+                .map(|k| format!("{path}.{k} appeared in the round trip"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (va, vb))| first_difference(&format!("{path}[{i}]"), va, vb)),
+        _ if a == b => None,
+        _ => Some(format!("{path}: {a} became {b}")),
+    }
+}
+
+/// Parses `v` as `T` and checks nothing was dropped or changed on the way.
+fn check_typed<T: DeserializeOwned + serde::Serialize>(v: &Value) -> Result<T, String> {
+    let t: T = serde_json::from_value(v.clone())
+        .map_err(|e| format!("does not parse as {}: {e}", std::any::type_name::<T>()))?;
+    let back = serde_json::to_value(&t).map_err(|e| e.to_string())?;
+    match first_difference("", v, &back) {
+        Some(d) => Err(d),
+        None => Ok(t),
+    }
+}
+
+fn typed<T: DeserializeOwned + serde::Serialize>(file: &str, v: &Value) -> T {
+    check_typed(v).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Every document of a YAML file, typed by its kind.
+fn parse_file(path: &Path) -> Vec<Object> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut out = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+        let y = serde_yaml_ng::Value::deserialize(doc).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if y.is_null() {
+            continue;
+        }
+        let v: Value = serde_json::to_value(&y).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let kind = v["kind"].as_str().unwrap_or_default();
+        let api = v["apiVersion"].as_str().unwrap_or_default();
+        out.push(match (api, kind) {
+            ("v1", "Namespace") => Object::Namespace(typed(&name, &v)),
+            ("v1", "ServiceAccount") => Object::ServiceAccount(typed(&name, &v)),
+            ("v1", "ConfigMap") => Object::ConfigMap(typed(&name, &v)),
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+                Object::ClusterRole(typed(&name, &v))
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                Object::ClusterRoleBinding(typed(&name, &v))
+            }
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+                Object::Crd(Box::new(typed(&name, &v)))
+            }
+            ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(typed(&name, &v))),
+            other => panic!("{name}: unexpected apiVersion/kind {other:?}"),
+        });
+    }
+    assert!(!out.is_empty(), "{name}: no objects");
+    out
+}
+
+/// The YAML files of a directory, except the kustomization.
+fn manifests(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Kustomization {
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    kind: String,
+    resources: Vec<String>,
+}
+
+/// Every object of deploy/, grouped.
+#[derive(Default)]
+struct Deploy {
+    namespaces: Vec<Namespace>,
+    accounts: Vec<ServiceAccount>,
+    roles: Vec<ClusterRole>,
+    bindings: Vec<ClusterRoleBinding>,
+    crds: Vec<CustomResourceDefinition>,
+    config_maps: Vec<ConfigMap>,
+    daemon_sets: Vec<DaemonSet>,
+}
+
+fn deploy() -> Deploy {
+    let mut d = Deploy::default();
+    for file in manifests(&root().join("deploy")) {
+        for o in parse_file(&root().join("deploy").join(&file)) {
+            match o {
+                Object::Namespace(x) => d.namespaces.push(x),
+                Object::ServiceAccount(x) => d.accounts.push(x),
+                Object::ClusterRole(x) => d.roles.push(x),
+                Object::ClusterRoleBinding(x) => d.bindings.push(x),
+                Object::Crd(x) => d.crds.push(*x),
+                Object::ConfigMap(x) => d.config_maps.push(x),
+                Object::DaemonSet(x) => d.daemon_sets.push(*x),
+            }
+        }
+    }
+    d
+}
+
+fn one<'a, T>(what: &str, v: &'a [T]) -> &'a T {
+    assert_eq!(v.len(), 1, "deploy/ must have exactly one {what}");
+    &v[0]
+}
+
+fn the_daemon_set(d: &Deploy) -> &DaemonSet {
+    one("DaemonSet", &d.daemon_sets)
+}
+
+fn containers(ds: &DaemonSet) -> Vec<&Container> {
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    pod.init_containers
+        .iter()
+        .flatten()
+        .chain(pod.containers.iter())
+        .collect()
+}
+
+#[test]
+fn every_manifest_parses_into_its_type() {
+    for dir in ["deploy", "crds"] {
+        let files = manifests(&root().join(dir));
+        assert!(!files.is_empty(), "{dir}/ has no manifests");
+        for f in files {
+            parse_file(&root().join(dir).join(f));
+        }
+    }
+    // The check itself catches a misspelt field.
+    let typo = serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "x", "namespce": "kube-system"}});
+    let err = check_typed::<ServiceAccount>(&typo).unwrap_err();
+    assert_eq!(err, ".metadata.namespce is not a field of the type (typo?)");
+}
+
+#[test]
+fn kustomization_lists_exactly_the_manifests() {
+    let dir = root().join("deploy");
+    let text = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
+    let k: Kustomization = serde_yaml_ng::from_str(&text).unwrap();
+    assert_eq!(k.api_version, "kustomize.config.k8s.io/v1beta1");
+    assert_eq!(k.kind, "Kustomization");
+    let listed: BTreeSet<String> = k.resources.iter().cloned().collect();
+    assert_eq!(
+        listed.len(),
+        k.resources.len(),
+        "a resource is listed twice"
+    );
+    for r in &k.resources {
+        assert!(dir.join(r).is_file(), "kustomization lists missing {r}");
+    }
+    assert_eq!(
+        listed,
+        manifests(&dir),
+        "every manifest listed, nothing else"
+    );
+}
+
+#[test]
+fn every_namespaced_object_is_in_the_declared_namespace() {
+    let d = deploy();
+    let ns = one("Namespace", &d.namespaces);
+    assert_eq!(ns.metadata.name.as_deref(), Some(NAMESPACE));
+    let mut namespaced = Vec::new();
+    namespaced.extend(d.accounts.iter().map(|o| &o.metadata));
+    namespaced.extend(d.config_maps.iter().map(|o| &o.metadata));
+    namespaced.extend(d.daemon_sets.iter().map(|o| &o.metadata));
+    for m in namespaced {
+        assert_eq!(m.namespace.as_deref(), Some(NAMESPACE), "{:?}", m.name);
+    }
+}
+
+#[test]
+fn cluster_role_grants_no_more_than_the_plugin_needs() {
+    let d = deploy();
+    let role = one("ClusterRole", &d.roles);
+    let allowed: BTreeSet<(&str, &str, &str)> = [
+        ("", "pods", "get"),
+        ("", "pods/status", "patch"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "list"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "watch"),
+        ("", "events", "create"),
+        ("events.k8s.io", "events", "create"),
+    ]
+    .into();
+    assert!(role.aggregation_rule.is_none(), "no aggregation");
+    let mut granted = BTreeSet::new();
+    for (i, rule) in role.rules.iter().flatten().enumerate() {
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "rule {i}: nonResourceURLs"
+        );
+        assert!(rule.resource_names.is_none(), "rule {i}: resourceNames");
+        let groups = rule.api_groups.clone().unwrap_or_default();
+        let resources = rule.resources.clone().unwrap_or_default();
+        for g in &groups {
+            for r in &resources {
+                for v in &rule.verbs {
+                    for x in [g, r, v] {
+                        assert!(!x.contains('*'), "rule {i}: wildcard {x:?}");
+                    }
+                    granted.insert((g.clone(), r.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    let granted: BTreeSet<(&str, &str, &str)> = granted
+        .iter()
+        .map(|(g, r, v)| (g.as_str(), r.as_str(), v.as_str()))
+        .collect();
+    let extra: Vec<_> = granted.difference(&allowed).collect();
+    assert!(extra.is_empty(), "grants more than needed: {extra:?}");
+    let missing: Vec<_> = allowed.difference(&granted).collect();
+    assert!(missing.is_empty(), "the plugin needs {missing:?}");
+}
+
+#[test]
+fn binding_ties_the_role_to_the_daemon_sets_account() {
+    let d = deploy();
+    let (role, binding, sa) = (
+        one("ClusterRole", &d.roles),
+        one("ClusterRoleBinding", &d.bindings),
+        one("ServiceAccount", &d.accounts),
+    );
+    assert_eq!(binding.role_ref.api_group, "rbac.authorization.k8s.io");
+    assert_eq!(binding.role_ref.kind, "ClusterRole");
+    assert_eq!(Some(&binding.role_ref.name), role.metadata.name.as_ref());
+    let subjects = binding.subjects.as_deref().unwrap_or_default();
+    assert_eq!(subjects.len(), 1, "only plexus's account is bound");
+    let s = &subjects[0];
+    assert_eq!(s.kind, "ServiceAccount");
+    assert_eq!(Some(&s.name), sa.metadata.name.as_ref());
+    assert_eq!(s.namespace, sa.metadata.namespace);
+    let pod = the_daemon_set(&d)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(pod.service_account_name, sa.metadata.name);
+}
+
+#[test]
+fn daemon_set_runs_on_every_node_with_bounded_resources() {
+    let d = deploy();
+    let ds = the_daemon_set(&d);
+    let spec = ds.spec.as_ref().unwrap();
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.host_network, Some(true));
+    assert_eq!(
+        pod.priority_class_name.as_deref(),
+        Some("system-node-critical")
+    );
+    let tolerates_all =
+        pod.tolerations.iter().flatten().any(|t| {
+            t.operator.as_deref() == Some("Exists") && t.key.is_none() && t.effect.is_none()
+        });
+    assert!(
+        tolerates_all,
+        "a toleration with operator Exists and no key/effect"
+    );
+    let labels = spec.selector.match_labels.as_ref().unwrap();
+    let pod_labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .as_ref()
+        .unwrap();
+    for (k, v) in labels {
+        assert_eq!(
+            pod_labels.get(k),
+            Some(v),
+            "selector matches the pod template"
+        );
+    }
+    let cs = containers(ds);
+    assert_eq!(cs.len(), 2, "an install init container and the watcher");
+    for c in cs {
+        assert_eq!(c.image.as_deref(), Some(IMAGE), "{}", c.name);
+        let r = c
+            .resources
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: resources", c.name));
+        for (what, m) in [("requests", &r.requests), ("limits", &r.limits)] {
+            let m = m
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: no {what}", c.name));
+            for k in ["cpu", "memory"] {
+                assert!(m.contains_key(k), "{}: {what}.{k}", c.name);
+            }
+        }
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(
+            sc.privileged,
+            Some(true),
+            "{}: installs into host dirs",
+            c.name
+        );
+    }
+}
+
+/// A container's args with `$(VAR)` expanded the way the kubelet does, from its `env` (fake
+/// values for downward-API fields) and the ConfigMaps of its `envFrom`.
+fn expanded_args(c: &Container, config_maps: &[ConfigMap]) -> Vec<String> {
+    let mut vars: BTreeMap<String, String> = BTreeMap::new();
+    for from in c.env_from.iter().flatten() {
+        let name = &from
+            .config_map_ref
+            .as_ref()
+            .expect("envFrom a ConfigMap")
+            .name;
+        let cm = config_maps
+            .iter()
+            .find(|m| m.metadata.name.as_ref() == Some(name))
+            .unwrap_or_else(|| panic!("{}: ConfigMap {name} is not in deploy/", c.name));
+        vars.extend(cm.data.clone().unwrap_or_default());
+    }
+    for e in c.env.iter().flatten() {
+        let value = match (&e.value, &e.value_from) {
+            (Some(v), _) => v.clone(),
+            (None, Some(_)) => "0b5e1c7a-0000-4000-8000-000000000000".to_string(),
+            (None, None) => String::new(),
+        };
+        vars.insert(e.name.clone(), value);
+    }
+    c.args
+        .iter()
+        .flatten()
+        .map(|a| {
+            let mut out = a.clone();
+            while let Some(start) = out.find("$(") {
+                let end = out[start..].find(')').expect("closed $(") + start;
+                let var = &out[start + 2..end];
+                let value = vars
+                    .get(var)
+                    .unwrap_or_else(|| panic!("{}: $({var}) is not defined", c.name));
+                out.replace_range(start..=end, value);
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn install_command_lines_parse_and_agree() {
+    let d = deploy();
+    let ds = the_daemon_set(&d);
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let init = one("init container", pod.init_containers.as_deref().unwrap());
+    let main = one("container", &pod.containers);
+    let mut lines = Vec::new();
+    for (c, mode) in [(init, "--once"), (main, "--cleanup-on-exit")] {
+        assert_eq!(c.command.as_deref(), Some(&["plexus".to_string()][..]));
+        let args = expanded_args(c, &d.config_maps);
+        assert_eq!(
+            args.first().map(String::as_str),
+            Some("install"),
+            "{}",
+            c.name
+        );
+        assert!(args.iter().any(|a| a == mode), "{}: {mode}", c.name);
+        let argv = std::iter::once("plexus".to_string()).chain(args.iter().cloned());
+        let cli = plexus::cli::Cli::try_parse_from(argv)
+            .unwrap_or_else(|e| panic!("{}: plexus rejects its args: {e}", c.name));
+        assert!(matches!(cli.command, plexus::cli::Cmd::Install(_)));
+        lines.push(
+            c.args
+                .iter()
+                .flatten()
+                .filter(|a| *a != mode)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(
+        lines[0], lines[1],
+        "init and main containers install the same way"
+    );
+}
+
+#[test]
+fn host_paths_are_mounted_where_the_plugin_sees_them() {
+    let d = deploy();
+    let ds = the_daemon_set(&d);
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let volumes = pod.volumes.as_deref().unwrap();
+    let host_paths: BTreeMap<&str, &str> = volumes
+        .iter()
+        .filter_map(|v| Some((v.name.as_str(), v.host_path.as_ref()?.path.as_str())))
+        .collect();
+    let wanted = [
+        "/etc/cni/net.d",
+        "/opt/cni/bin",
+        "/var/lib/plexus",
+        "/run/netns",
+    ];
+    let have: BTreeSet<&str> = host_paths.values().copied().collect();
+    assert_eq!(have, wanted.into(), "host paths");
+    for c in containers(ds) {
+        for m in c.volume_mounts.iter().flatten() {
+            let exists = volumes.iter().any(|v| v.name == m.name);
+            assert!(exists, "{}: mounts undefined volume {}", c.name, m.name);
+            // Paths written into the conflist must be valid on the host.
+            if let Some(hp) = host_paths.get(m.name.as_str()) {
+                assert_eq!(
+                    m.mount_path, *hp,
+                    "{}: {} mounted elsewhere",
+                    c.name, m.name
+                );
+            }
+        }
+        let mounted: BTreeSet<&str> = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        for p in ["/etc/cni/net.d", "/opt/cni/bin"] {
+            assert!(mounted.contains(p), "{}: {p} not mounted", c.name);
+        }
+    }
+
+    // The kubeconfig names the token of a projected volume the pod really has, by its path
+    // under the kubelet's pod directory.
+    let token_arg = pod.containers[0]
+        .args
+        .iter()
+        .flatten()
+        .find_map(|a| a.strip_prefix("--token-file="))
+        .expect("--token-file");
+    let vol = token_arg
+        .split("/volumes/kubernetes.io~projected/")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix("/token"))
+        .expect("token under the kubelet's projected volume dir");
+    assert!(token_arg.contains("/pods/$(POD_UID)/"), "{token_arg}");
+    let projected = volumes
+        .iter()
+        .find(|v| v.name == vol)
+        .and_then(|v| v.projected.as_ref())
+        .unwrap_or_else(|| panic!("no projected volume {vol}"));
+    let sources = projected.sources.as_deref().unwrap_or_default();
+    assert!(sources.iter().any(|s| {
+        s.service_account_token
+            .as_ref()
+            .is_some_and(|t| t.path == "token")
+    }));
+    assert!(
+        sources.iter().any(|s| s
+            .config_map
+            .as_ref()
+            .is_some_and(|c| c.name == "kube-root-ca.crt"
+                && c.items
+                    .iter()
+                    .flatten()
+                    .any(|i| i.key == "ca.crt" && i.path == "ca.crt")))
+    );
+    // The kubelet only maintains volumes a container mounts.
+    assert!(
+        pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == vol)
+    );
+}
+
+#[test]
+fn crd_files_are_the_generated_crd() {
+    let generated = serde_yaml_ng::to_string(&plexus::k8s::nad::crd()).unwrap();
+    for dir in ["crds", "deploy"] {
+        let path = root().join(dir).join(CRD_FILE);
+        if std::env::var_os(UPDATE_ENV).is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "{} differs from plexus::k8s::nad::crd(); regenerate with \
+             `{UPDATE_ENV}=1 cargo test --test deploy`",
+            path.display()
+        );
+        let objects = parse_file(&path);
+        let [Object::Crd(crd)] = &objects[..] else {
+            panic!("{}: one CRD expected", path.display());
+        };
+        assert_eq!(**crd, plexus::k8s::nad::crd());
+    }
+    assert_eq!(
+        manifests(&root().join("crds")),
+        BTreeSet::from([CRD_FILE.to_string()])
+    );
+}
