@@ -423,7 +423,7 @@ fn multi_document_file_is_cross_checked() {
         format!("{static_nad}---\n{alt}---\n{good}---\n{override_pod}---\n"),
     )
     .unwrap();
-    let (code, out) = lint(&[], &[p.clone()]);
+    let (code, out) = lint(&[], std::slice::from_ref(&p));
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "one warning and the summary:\n{out}");
