@@ -1,4 +1,5 @@
-//! `plexus crd`.
+//! `plexus crd`: the NetworkAttachmentDefinition CRD manifest, generated from the Rust type,
+//! as YAML on stdout (`plexus crd | kubectl apply -f -`).
 
 use std::process::ExitCode;
 
@@ -6,8 +7,16 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct CrdArgs {}
 
-/// Runs `plexus crd`.
+/// Runs `plexus crd`: prints [`crate::k8s::nad::crd`] as YAML.
 pub fn run(_args: CrdArgs) -> ExitCode {
-    eprintln!("plexus crd: not implemented yet");
-    ExitCode::from(2)
+    match serde_yaml_ng::to_string(&crate::k8s::nad::crd()) {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("plexus crd: cannot encode the CRD as YAML: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
