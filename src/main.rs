@@ -163,6 +163,8 @@ fn run(
     let host_path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     let exec = ProcessExecutor::new(dirs, host_path, cfg.delegate_timeout);
+    // Built-in macvlan/ipvlan/vlan in process; the `builtinDelegates` switch is wired in later.
+    let exec = plexus::builtin::BuiltinExecutor::new(exec, true);
     let engine = Engine::new(&cfg, &req, &exec);
     match req.command {
         Command::Add => engine.add().map(Some),

@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn own_namespace_runs_closure_and_returns_its_value() {
-        let v = vec![1, 2, 3];
+        let v = [1, 2, 3];
         let got = run_in(Path::new("/proc/self/ns/net"), || v.iter().sum::<i32>()).unwrap();
         assert_eq!(got, 6);
     }

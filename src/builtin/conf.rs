@@ -86,7 +86,7 @@ pub struct NetConf {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     /// Every field is understood.
-    Understood(NetConf),
+    Understood(Box<NetConf>),
     /// Something is beyond the built-in; the text says what (for the log).
     NotUnderstood(String),
 }
@@ -179,7 +179,7 @@ pub fn parse(plugin: Plugin, stdin: &[u8], args: &str) -> Result<Parsed, ConfErr
             }
         }
     }
-    Ok(Parsed::Understood(conf))
+    Ok(Parsed::Understood(Box::new(conf)))
 }
 
 /// `MAC=` from `CNI_ARGS`, with the reference's rule on unknown keys.
@@ -238,7 +238,7 @@ mod tests {
 
     fn understood(p: Plugin, s: &str, args: &str) -> NetConf {
         match parse(p, s.as_bytes(), args).unwrap() {
-            Parsed::Understood(c) => c,
+            Parsed::Understood(c) => *c,
             other => panic!("{other:?}"),
         }
     }

@@ -83,7 +83,7 @@ pub fn run(
     ipam_exec: &dyn Executor,
 ) -> Result<Option<Vec<u8>>, DelegateError> {
     let conf = match conf::parse(plugin, stdin, inv.args).map_err(|e| internal(e.0))? {
-        Parsed::Understood(c) => c,
+        Parsed::Understood(c) => *c,
         Parsed::NotUnderstood(what) => {
             tracing::debug!(plugin = plugin.name(), %what, "config not understood by built-in");
             return Ok(None);
