@@ -123,6 +123,17 @@ impl Node {
 
     /// Runs a plugin binary inside the node namespace with a runtime's environment.
     pub fn run(&self, bin: &Path, call: &Call<'_>, conf: &Value) -> Outcome {
+        self.run_with_path(bin, call, conf, "/usr/lib/cni")
+    }
+
+    /// As [`Node::run`] with `CNI_PATH` = `cni_path`.
+    pub fn run_with_path(
+        &self,
+        bin: &Path,
+        call: &Call<'_>,
+        conf: &Value,
+        cni_path: &str,
+    ) -> Outcome {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &self.ns.name, "env", "-i"])
             .arg(format!("CNI_COMMAND={}", call.command))
@@ -130,7 +141,7 @@ impl Node {
             .arg(format!("CNI_NETNS={}", call.netns))
             .arg(format!("CNI_IFNAME={}", call.ifname))
             .arg(format!("CNI_ARGS={}", call.args))
-            .arg("CNI_PATH=/usr/lib/cni")
+            .arg(format!("CNI_PATH={cni_path}"))
             .arg("PATH=/usr/sbin:/usr/bin:/sbin:/bin")
             .arg(bin)
             .stdin(Stdio::piped())
