@@ -80,6 +80,7 @@ struct Raw {
     api_retry_budget_seconds: Option<f64>,
     strict_capabilities: Option<bool>,
     added_interface_events: Option<bool>,
+    builtin_delegates: Option<bool>,
 }
 
 /// Multus writes some namespace lists as `"a,b"` and others as `["a","b"]`: accept both.
@@ -169,6 +170,9 @@ pub struct Config {
     pub strict_capabilities: bool,
     /// `addedInterfaceEvents`: post one AddedInterface event per ADD.
     pub added_interface_events: bool,
+    /// `builtinDelegates`: run macvlan, ipvlan and vlan in process (default true); a config
+    /// with a field the built-in does not know still runs the plugin binary.
+    pub builtin_delegates: bool,
 }
 
 impl Config {
@@ -242,6 +246,7 @@ impl Config {
             api_retry_budget,
             strict_capabilities: r.strict_capabilities.unwrap_or(false),
             added_interface_events: r.added_interface_events.unwrap_or(false),
+            builtin_delegates: r.builtin_delegates.unwrap_or(true),
         })
     }
 

@@ -13,6 +13,15 @@ use plexus::engine::Engine;
 use plexus::error::Error;
 
 fn main() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let name = std::path::Path::new(&argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    if let Some(plugin) = plexus::builtin::standalone_plugin(&name) {
+        return builtin_main(plugin);
+    }
     if std::env::var_os("CNI_COMMAND").is_some() {
         return cni_main();
     }
@@ -77,6 +86,60 @@ fn error_context() -> Option<String> {
     }
 }
 
+/// The multi-call binary: invoked as `macvlan`, `ipvlan` or `vlan`, plexus is that CNI plugin.
+fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
+    let stdin = read_stdin(std::io::stdin().lock());
+    let version_for_errors = stdin
+        .as_ref()
+        .map(|b| error_version(b))
+        .unwrap_or_else(|_| version::LATEST.to_string());
+    let fail = |code: u32, msg: String| {
+        let obj = plexus::cni::error::ErrorObject {
+            cni_version: version_for_errors.clone(),
+            code,
+            msg,
+            details: String::new(),
+        };
+        print_json(&serde_json::to_value(obj).unwrap_or_default());
+        ExitCode::FAILURE
+    };
+    let req = match Request::from_env(|k| std::env::var(k).ok()) {
+        Ok(r) => r,
+        Err(e) => return fail(plexus::cni::error::INVALID_ENVIRONMENT, e.to_string()),
+    };
+    let stdin = match stdin {
+        Ok(s) => s,
+        Err(e) => return fail(plexus::cni::error::IO_FAILURE, e.to_string()),
+    };
+    let host_path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let exec = ProcessExecutor::new(
+        req.path.clone(),
+        host_path,
+        std::time::Duration::from_secs(60),
+    );
+    let args = req.args_string();
+    let inv = plexus::delegate::Invocation {
+        command: req.command,
+        container_id: &req.container_id,
+        netns: &req.netns,
+        ifname: &req.ifname,
+        args: &args,
+    };
+    match plexus::builtin::standalone(plugin, &inv, &stdin, &exec) {
+        Ok(out) => {
+            if !out.is_empty() {
+                let mut o = std::io::stdout().lock();
+                let _ = o.write_all(&out);
+                let _ = o.write_all(b"\n");
+                let _ = o.flush();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e.code(), e.to_string()),
+    }
+}
+
 fn run(
     stdin: Result<Vec<u8>, plexus::cni::env::StdinError>,
 ) -> Result<Option<serde_json::Value>, Error> {
@@ -99,6 +162,8 @@ fn run(
     let host_path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     let exec = ProcessExecutor::new(dirs, host_path, cfg.delegate_timeout);
+    // macvlan/ipvlan/vlan run in process unless `builtinDelegates: false`.
+    let exec = plexus::builtin::BuiltinExecutor::new(exec, cfg.builtin_delegates);
     let engine = Engine::new(&cfg, &req, &exec);
     match req.command {
         Command::Add => engine.add().map(Some),

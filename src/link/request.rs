@@ -121,7 +121,8 @@ pub struct NewLink {
     pub netns_fd: Option<RawFd>,
 }
 
-/// The `RTM_NEWLINK` message creating `req` (sent with `NLM_F_CREATE | NLM_F_EXCL`).
+/// The `RTM_NEWLINK` message creating `req` (sent with `NLM_F_CREATE | NLM_F_EXCL`), with a
+/// zero `txqlen` as the reference plugins create it.
 pub fn new_link(req: &NewLink) -> LinkMessage {
     let mut msg = LinkMessage::default();
     let a = &mut msg.attributes;
@@ -132,6 +133,8 @@ pub fn new_link(req: &NewLink) -> LinkMessage {
     if let Some(mac) = req.mac {
         a.push(LinkAttribute::Address(mac.to_vec()));
     }
+    // The reference plugins' netlink library sends a zero queue length for these links.
+    a.push(LinkAttribute::TxQueueLen(0));
     a.push(LinkAttribute::Link(req.master_index));
     if let Some(fd) = req.netns_fd {
         a.push(LinkAttribute::NetNsFd(fd));
