@@ -262,29 +262,15 @@ impl Engine<'_> {
             name: name.to_string(),
             reason,
         };
-        let conf = match nad.config() {
+        match nad.config() {
             Some(text) => {
-                let v: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| nad_err(format!("spec.config is not valid JSON: {e}")))?;
-                ConfList::from_value(
-                    v,
-                    &format!("NetworkAttachmentDefinition {ns}/{name}"),
-                    Some(name),
-                )
-                .map_err(|e| nad_err(format!("spec.config: {e}")))?
+                crate::k8s::nad::parse_config(text, ns, name, &self.cfg.self_type).map_err(nad_err)
             }
             None => self
                 .cfg
                 .resolve(name)
-                .map_err(|e| nad_err(format!("spec.config is empty and {e}")))?,
-        };
-        if (0..conf.plugins.len()).any(|i| conf.plugin_type(i) == self.cfg.self_type) {
-            return Err(nad_err(format!(
-                "its config runs plexus itself (type {:?})",
-                self.cfg.self_type
-            )));
+                .map_err(|e| nad_err(format!("spec.config is empty and {e}"))),
         }
-        Ok(conf)
     }
 }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::load::Doc;
-use super::netconf::{PLEXUS_TYPE, conf_error_message};
+use super::netconf::PLEXUS_TYPE;
 use super::report::{Report, Subject};
 use super::{Index, NadConf};
 use crate::cni::conf::ConfList;
@@ -114,15 +114,7 @@ pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
 /// A NAD's delegate config, as ADD reads it: JSON, named after the NAD when it has no name,
 /// valid and safe plugin types, a cniVersion plexus speaks, not plexus itself.
 fn nad_conf(text: &str, ns: &str, name: &str) -> Result<ConfList, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("is not valid JSON: {e}"))?;
-    let conf = ConfList::from_value(v, &format!("{KIND} {ns}/{name}"), Some(name))
-        .map_err(|e| conf_error_message(&e))?;
-    if (0..conf.plugins.len()).any(|i| conf.plugin_type(i) == PLEXUS_TYPE) {
-        return Err(format!(
-            "its config runs plexus itself (type {PLEXUS_TYPE:?}); that would recurse"
-        ));
-    }
-    Ok(conf)
+    crate::k8s::nad::parse_config(text, ns, name, PLEXUS_TYPE)
 }
 
 /// Notes for NADs with an empty `spec.config`: which config file backs them, and whether it
