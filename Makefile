@@ -1,11 +1,11 @@
-# The interface to the project: `make demo`, `make test`, `make lint`.
+# The interface to the project: `make demo`, `make test`, `make lint`, `make bench`.
 SHELL := /bin/bash
 CARGO ?= cargo
 # Reference CNI plugins (Debian's containernetworking-plugins) and iproute2 are needed by the
 # namespace tests and the quickstart; they are installed here when missing.
 CNI_PLUGIN_DIR ?= /usr/lib/cni
 
-.PHONY: all build test lint demo deps fmt
+.PHONY: all build test lint demo deps fmt bench
 
 all: build
 
@@ -37,3 +37,9 @@ fmt:
 demo: deps
 	$(CARGO) build --quiet --bins --examples
 	$(CARGO) run --quiet --example quickstart -- target/debug/plexus
+
+# What plexus adds on top of its delegates (time, API requests, memory, size): see README's
+# Performance section. Release build (fat LTO: a few minutes); the run itself takes 1-3 minutes.
+bench: deps
+	$(CARGO) build --release --bins --examples
+	$(CARGO) run --release --example bench -- target/release/plexus
