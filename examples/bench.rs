@@ -7,11 +7,11 @@
 //! pod namespace per contestant, ADDs, checks `eth0` and `net1` have addresses, DELs, checks
 //! nothing is left; contestants take turns (rotating order) so noise hits all alike:
 //! (a) the delegates called directly, as libcni would; (b) plexus thin, annotations from a GET;
-//! (c) plexus with the annotations in `runtimeConfig`; (d, `--builtin`) plexus asked to use its
+//! (c) plexus with the annotations in `runtimeConfig`; (d, on unless `--no-builtin`) plexus using its
 //! built-in delegates. Then: plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra
 //! networks, 10 vs 1000 NADs in the namespace. Prints markdown, writes JSON.
 //!
-//! Usage: `bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin] [--debug-log PATH] [--settle-ms N]`
+//! Usage: `bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N]`
 #![allow(unsafe_code)] // wait4, waitid, ptrace, kill, signal: std exposes none of them
 #![allow(clippy::disallowed_methods)] // a bench driver runs `ip`, the plugins and plexus itself
 
@@ -75,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
     let mut plexus = None;
     let mut settle = Duration::from_millis(50);
     let (mut cycles, mut quick, mut json, mut builtin, mut debug_log) =
-        (None, false, PathBuf::from("target/bench.json"), false, None);
+        (None, false, PathBuf::from("target/bench.json"), true, None);
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -99,13 +99,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => json = PathBuf::from(value("--json")?),
             "--builtin" => builtin = true,
+            "--no-builtin" => builtin = false,
             "--debug-log" => {
                 debug_log =
                     Some(std::path::absolute(value("--debug-log")?).map_err(|e| e.to_string())?)
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin] [--debug-log PATH] [--settle-ms N]\n\
+                    "usage: bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N]\n\
                      PLEXUS defaults to target/release/plexus; --quick is 5 cycles (smoke run);\n\
                      --debug-log runs plexus with logLevel debug into PATH (slower: for finding where time goes);\n\
                      --settle-ms pauses before each timed ADD and DEL (default 50) so the kernel's leftover work is billed to no one"

@@ -246,9 +246,8 @@ impl Node {
             c["runtimeConfig"] = json!({"io.kubernetes.cri.pod-annotations":
                 {"k8s.v1.cni.cncf.io/networks":pod.networks_annotation}});
         }
-        if builtin {
-            c["builtinDelegates"] = Value::Bool(true);
-        }
+        // (b) and (c) exec the reference plugins like the floor does; (d) runs macvlan in process.
+        c["builtinDelegates"] = Value::Bool(builtin);
         if let Some(p) = debug_log {
             c["logFile"] = json!(p);
             c["logLevel"] = json!("debug");

@@ -116,6 +116,12 @@ impl Api {
     ) -> Result<Api, ApiError> {
         // plexus retries itself, within its own budget.
         cfg.default_retry = false;
+        // A plain-http server needs no trust store: without this the TLS connector loads the
+        // whole system store on every call (milliseconds on the ADD path). https servers keep
+        // their kubeconfig CA (or, without one, the platform verifier).
+        if cfg.cluster_url.scheme_str() == Some("http") && cfg.root_cert.is_none() {
+            cfg.root_cert = Some(Vec::new());
+        }
         cfg.connect_timeout = Some(timeout);
         cfg.read_timeout = Some(timeout);
         cfg.write_timeout = Some(timeout);
