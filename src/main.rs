@@ -28,6 +28,12 @@ fn main() -> ExitCode {
     plexus::cli::main()
 }
 
+/// `PATH` for delegates (they look up tools such as iptables): the runtime's, or the usual one.
+fn host_path() -> String {
+    std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())
+}
+
 fn print_json(v: &serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer(&mut out, v);
@@ -111,8 +117,7 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(plexus::cni::error::IO_FAILURE, e.to_string()),
     };
-    let host_path = std::env::var("PATH")
-        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let host_path = host_path();
     let exec = ProcessExecutor::new(
         req.path.clone(),
         host_path,
@@ -159,8 +164,7 @@ fn run(
     );
     let mut dirs: Vec<PathBuf> = vec![cfg.bin_dir.clone()];
     dirs.extend(req.path.iter().cloned());
-    let host_path = std::env::var("PATH")
-        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    let host_path = host_path();
     let exec = ProcessExecutor::new(dirs, host_path, cfg.delegate_timeout);
     // macvlan/ipvlan/vlan run in process unless `builtinDelegates: false`.
     let exec = plexus::builtin::BuiltinExecutor::new(exec, cfg.builtin_delegates);
