@@ -99,6 +99,16 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+    /// CHECK found an attachment that is not as ADD left it.
+    #[error("CHECK of network {network:?} (interface {ifname}) failed: {reason}")]
+    Check {
+        /// The network.
+        network: String,
+        /// The interface.
+        ifname: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// STATUS: not ready.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -175,6 +185,7 @@ impl Error {
             Error::NotReady(_) => code::NOT_AVAILABLE,
             Error::Selection(_) | Error::Nad { .. } => code::INVALID_NETWORK_CONFIG,
             Error::DefaultRoute { .. } => code::IO_FAILURE,
+            Error::Check { .. } => code::DELEGATE_FAILED,
             Error::Api(e) | Error::Status { source: e, .. } => api_code(e),
         }
     }

@@ -47,6 +47,40 @@ fn check_fails_when_eth0_loses_its_address() {
     env.assert_nothing_left();
 }
 
+/// A delegate too old for CHECK (cniVersion 0.3.1: libcni skips it) is still checked by plexus
+/// itself: its interface and address must be in the pod.
+#[test]
+fn check_covers_delegates_older_than_0_4_0() {
+    let env = TestEnv::new("cold", 63);
+    let pod = env.add_pod();
+    let cluster = conf::write_conf(&env, "10-cluster.conflist", &conf::cluster_conflist(&env));
+    let mut old = conf::macvlan_conf(&env, MACVLAN, 1);
+    old["cniVersion"] = json!("0.3.1");
+    conf::write_conf(&env, "20-macvlan-a.conf", &old);
+    let mut cfg = conf::plexus_base(&env, "0.3.1");
+    cfg["clusterNetwork"] = json!(cluster);
+    cfg["defaultNetworks"] = json!([MACVLAN]);
+    let id = format!("c{}", env.uid);
+    env.plexus("ADD", &id, Some(&pod), &cfg).ok();
+    env.plexus("CHECK", &id, Some(&pod), &cfg).ok();
+
+    common::sh(&["ip", "-n", &pod, "addr", "flush", "dev", "net1"]);
+    let (_, msg) = env.plexus("CHECK", &id, Some(&pod), &cfg).err();
+    assert!(
+        msg.contains("net1") && msg.contains(MACVLAN) && msg.contains("missing"),
+        "CHECK must name net1, its network and the missing address: {msg}"
+    );
+    common::sh(&["ip", "-n", &pod, "link", "del", "net1"]);
+    let (_, msg) = env.plexus("CHECK", &id, Some(&pod), &cfg).err();
+    assert!(
+        msg.contains("net1") && msg.contains("missing from the pod"),
+        "{msg}"
+    );
+
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+}
+
 fn gc_with(env: &TestEnv, key: &str, valid: Value) {
     let mut cfg = conf::standard(env, "1.1.0");
     cfg[key] = valid;
