@@ -81,6 +81,7 @@ struct Raw {
     strict_capabilities: Option<bool>,
     added_interface_events: Option<bool>,
     builtin_delegates: Option<bool>,
+    device_checkpoint_file: Option<String>,
 }
 
 /// Multus writes some namespace lists as `"a,b"` and others as `["a","b"]`: accept both.
@@ -173,6 +174,9 @@ pub struct Config {
     /// `builtinDelegates`: run macvlan, ipvlan and vlan in process (default true); a config
     /// with a field the built-in does not know still runs the plugin binary.
     pub builtin_delegates: bool,
+    /// `deviceCheckpointFile`: the kubelet's device-plugin checkpoint, read for NADs with a
+    /// `k8s.v1.cni.cncf.io/resourceName`.
+    pub device_checkpoint_file: PathBuf,
 }
 
 impl Config {
@@ -247,6 +251,10 @@ impl Config {
             strict_capabilities: r.strict_capabilities.unwrap_or(false),
             added_interface_events: r.added_interface_events.unwrap_or(false),
             builtin_delegates: r.builtin_delegates.unwrap_or(true),
+            device_checkpoint_file: path(
+                r.device_checkpoint_file,
+                crate::k8s::devices::DEFAULT_CHECKPOINT,
+            ),
         })
     }
 

@@ -162,3 +162,56 @@ fn selection_fields_reach_the_delegates() {
     c.cni("DEL", &id, &netns, &pod, &conf).ok();
     c.env.assert_nothing_left();
 }
+
+/// A NAD tied to a device-plugin resource (`k8s.v1.cni.cncf.io/resourceName`) gets the pod's
+/// devices of that resource from the kubelet checkpoint, one per attachment, as `deviceID`.
+#[test]
+fn resource_name_hands_out_the_pods_devices() {
+    let c = Cluster::new("kdev", 143);
+    dump_plugin(&c);
+    let pod = Pod::new("default", "sriov");
+    let checkpoint = c.env.dir.join("kubelet_internal_checkpoint");
+    std::fs::write(
+        &checkpoint,
+        json!({"Data":{"PodDeviceEntries":[
+            {"PodUID": pod.uid, "ContainerName":"c", "ResourceName":"example.com/vf",
+             "DeviceIDs":{"0":["0000:03:02.1","0000:03:02.2"]}},
+            {"PodUID":"someone-else", "ContainerName":"c", "ResourceName":"example.com/vf",
+             "DeviceIDs":{"0":["0000:09:00.1"]}}]},"Checksum":0})
+        .to_string(),
+    )
+    .unwrap();
+    c.api.put_nad(json!({
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "vf", "namespace": "default",
+                     "annotations": {"k8s.v1.cni.cncf.io/resourceName": "example.com/vf"}},
+        "spec": {"config": json!({"cniVersion":"1.0.0","type":"dump"}).to_string()},
+    }));
+    let mut conf = c.conf();
+    conf["deviceCheckpointFile"] = json!(checkpoint);
+    let netns = c.env.add_pod();
+    let id = format!("c{}", c.env.uid);
+
+    c.put_pod(&pod, &[(NETWORKS, "vf@vf0,vf@vf1")]);
+    c.cni("ADD", &id, &netns, &pod, &conf).ok();
+    for (ifname, dev) in [("vf0", "0000:03:02.1"), ("vf1", "0000:03:02.2")] {
+        let stdin: Value = serde_json::from_str(
+            &std::fs::read_to_string(c.env.dir.join(format!("stdin.{ifname}"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stdin["deviceID"], dev, "{ifname}: {stdin}");
+    }
+    c.cni("DEL", &id, &netns, &pod, &conf).ok();
+
+    // A third attachment of the resource has no device left: ADD fails and leaves nothing.
+    c.put_pod(&pod, &[(NETWORKS, "vf@vf0,vf@vf1,vf@vf2")]);
+    let id2 = format!("d{}", c.env.uid);
+    let (code, msg) = c.cni("ADD", &id2, &netns, &pod, &conf).err();
+    assert_eq!(code, 7, "{msg}");
+    assert!(
+        msg.contains("no free device") && msg.contains("example.com/vf"),
+        "{msg}"
+    );
+    c.env.assert_nothing_left();
+}

@@ -62,6 +62,7 @@ impl Engine<'_> {
             self.cfg.api_retry_budget,
         )
         .map_err(Error::Api)?;
+        let mut pod_uid = pod.uid.clone();
         let annotations: Option<BTreeMap<String, String>> = match (runtime_ann, &session) {
             (Some(a), _) => Some(a),
             (None, Some(s)) => match s
@@ -77,6 +78,9 @@ impl Engine<'_> {
                         return Err(Error::Plan(format!(
                             "pod {pod} has UID {uid}, the runtime asked for UID {want}: the pod was replaced"
                         )));
+                    }
+                    if !uid.is_empty() {
+                        pod_uid = Some(uid);
                     }
                     Some(p.metadata.annotations.unwrap_or_default())
                 }
@@ -203,9 +207,17 @@ impl Engine<'_> {
                 extra.push(by_ref(d)?);
             }
         }
+        let mut devices = Devices::default();
         for s in selections {
             let (ns, name) = (s.namespace.clone(), s.name.clone());
-            extra.push(to_network(&ns, &name, Some(s))?);
+            let mut net = to_network(&ns, &name, Some(s))?;
+            if let Some(resource) = nads
+                .get(&(ns.clone(), name.clone()))
+                .and_then(NadObject::resource_name)
+            {
+                self.assign_device(&mut devices, &mut net, pod_uid.as_deref(), resource)?;
+            }
+            extra.push(net);
         }
         let plan = plan::plan(PlanInput {
             cluster,
@@ -221,6 +233,67 @@ impl Engine<'_> {
             pod: Some(pod),
             session,
         })
+    }
+
+    /// A NAD tied to a device-plugin resource gets the next device of that resource allocated
+    /// to the pod (unless the selection names one): as `deviceID` in its first plugin's config
+    /// and in `runtimeConfig`, as Multus passes it.
+    fn assign_device(
+        &self,
+        devices: &mut Devices,
+        net: &mut Network,
+        pod_uid: Option<&str>,
+        resource: &str,
+    ) -> Result<(), Error> {
+        let fail = |reason: String| Error::Nad {
+            namespace: net
+                .status_name
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            name: net.conf.name.clone(),
+            reason,
+        };
+        let chosen = match net.selection.as_ref().and_then(|s| s.device_id.clone()) {
+            Some(id) => id,
+            None => {
+                let uid = pod_uid.ok_or_else(|| {
+                    fail(format!("resource {resource:?} needs the pod's UID (K8S_POD_UID) to find its devices"))
+                })?;
+                if devices.checkpoint.is_none() {
+                    let path = &self.cfg.device_checkpoint_file;
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        fail(format!(
+                            "reading the kubelet checkpoint {}: {e}",
+                            path.display()
+                        ))
+                    })?;
+                    devices.checkpoint = Some(bytes);
+                }
+                let all = crate::k8s::devices::pod_devices(
+                    devices.checkpoint.as_deref().unwrap_or_default(),
+                    uid,
+                    resource,
+                )
+                .map_err(|e| fail(format!("kubelet checkpoint: {e}")))?;
+                let used = devices.used.entry(resource.to_string()).or_default();
+                let id = all.into_iter().find(|d| !used.contains(d)).ok_or_else(|| {
+                    fail(format!(
+                        "no free device of resource {resource:?} is allocated to the pod"
+                    ))
+                })?;
+                used.push(id.clone());
+                id
+            }
+        };
+        if let Some(p) = net.conf.plugins.first_mut() {
+            p.insert("deviceID".into(), serde_json::Value::String(chosen.clone()));
+        }
+        if let Some(s) = net.selection.as_mut() {
+            s.device_id = Some(chosen);
+        }
+        Ok(())
     }
 
     /// `ns/name` or `name` (in multusNamespace) of a config reference that names a NAD.
@@ -272,6 +345,13 @@ impl Engine<'_> {
                 .map_err(|e| nad_err(format!("spec.config is empty and {e}"))),
         }
     }
+}
+
+/// Device ids handed out so far in this ADD, per resource, and the checkpoint once read.
+#[derive(Default)]
+struct Devices {
+    checkpoint: Option<Vec<u8>>,
+    used: HashMap<String, Vec<String>>,
 }
 
 /// GETs every wanted NAD concurrently; missing ones are simply absent from the map.

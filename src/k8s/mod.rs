@@ -2,6 +2,7 @@
 //! writes, and access to the API server.
 
 pub mod client;
+pub mod devices;
 pub mod event;
 pub mod nad;
 pub mod pod;
