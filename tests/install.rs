@@ -328,7 +328,7 @@ fn primary_detection_table() {
             "explicit plexus-typed --primary is refused",
             vec![("10-a.conflist", plexus_typed())],
             Some("10-a.conflist"),
-            Err("plexus's own config"),
+            Err("runs plexus or Multus itself"),
         ),
         (
             "only plexus's own configs",

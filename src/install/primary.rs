@@ -52,13 +52,17 @@ pub enum PrimaryError {
         reason: String,
     },
     /// The file named by `--primary` is plexus's own config.
-    #[error("primary config {0} is plexus's own config; plexus cannot delegate to itself")]
+    #[error("primary config {0} runs plexus or Multus itself; it cannot be the cluster network")]
     IsSelf(PathBuf),
 }
 
-/// True when `conf` runs plexus (any plugin of the list has type `plexus`).
+/// Meta-plugins that can never be the primary network: plexus itself, and Multus (its
+/// `00-multus.conf` may still be in the conf dir while a node moves from Multus to plexus).
+const META_TYPES: &[&str] = &[SELF_TYPE, "multus", "multus-shim"];
+
+/// True when `conf` runs a meta-plugin (plexus, or Multus being replaced by it).
 pub fn is_self(conf: &ConfList) -> bool {
-    (0..conf.plugins.len()).any(|i| conf.plugin_type(i) == SELF_TYPE)
+    (0..conf.plugins.len()).any(|i| META_TYPES.contains(&conf.plugin_type(i)))
 }
 
 /// Reads and parses one config file.
@@ -164,6 +168,18 @@ mod tests {
                 Ok("99-z.conf"),
             ),
             (
+                "skips a Multus config left from a migration",
+                &[
+                    (
+                        "00-multus.conf",
+                        r#"{"cniVersion":"0.3.1","name":"multus-cni-network","type":"multus","kubeconfig":"/k"}"#,
+                    ),
+                    ("10-calico.conflist", BRIDGE),
+                ],
+                None,
+                Ok("10-calico.conflist"),
+            ),
+            (
                 "ignores other extensions",
                 &[
                     ("00-a.yaml", BRIDGE),
@@ -195,7 +211,7 @@ mod tests {
                 "explicit is plexus",
                 &[("05-p.conflist", SELF)],
                 Some("05-p.conflist"),
-                Err("plexus's own"),
+                Err("runs plexus or Multus"),
             ),
         ];
         for (i, (row, files, explicit, want)) in rows.iter().enumerate() {
