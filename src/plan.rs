@@ -114,15 +114,13 @@ pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
         let mut default_route = Vec::new();
         if let Some(s) = sel {
             let requested = selection_runtime_config(s);
-            if input.strict_capabilities {
-                for (field, cap) in CAPABILITY_FIELDS {
-                    if requested.contains_key(*cap) && !declares(&conf, cap) {
-                        return Err(at(format!(
-                            "the pod asks for {field:?} but no plugin of this network declares the \
-                             {cap:?} capability (strictCapabilities is on)"
-                        )));
-                    }
-                }
+            if input.strict_capabilities
+                && let Some((field, cap)) = missing_capabilities(&conf, s).first()
+            {
+                return Err(at(format!(
+                    "the pod asks for {field:?} but no plugin of this network declares the \
+                     {cap:?} capability (strictCapabilities is on)"
+                )));
             }
             runtime_config.extend(requested);
             if !s.ips.is_empty() {
@@ -168,6 +166,17 @@ pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
 fn set_arg(args: &mut Vec<(String, String)>, key: &str, value: &str) {
     args.retain(|(k, _)| k != key);
     args.push((key.to_string(), value.to_string()));
+}
+
+/// The selection fields (annotation spelling) whose capability no plugin of `conf` declares,
+/// each with that capability's runtimeConfig key: ADD (strict) and `plexus lint` use this.
+pub fn missing_capabilities(conf: &ConfList, s: &Selection) -> Vec<(&'static str, &'static str)> {
+    let requested = selection_runtime_config(s);
+    CAPABILITY_FIELDS
+        .iter()
+        .filter(|(_, cap)| requested.contains_key(*cap) && !declares(conf, cap))
+        .copied()
+        .collect()
 }
 
 /// True when some plugin of `conf` declares `capabilities: {cap: true}`.

@@ -13,7 +13,7 @@ use crate::k8s::selection::{
     DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection, parse_default_network,
     parse_networks,
 };
-use crate::plan::{Network, PlanInput, declares, plan, selection_runtime_config};
+use crate::plan::{Network, PlanInput, missing_capabilities, plan};
 
 /// Kinds that are or hold a pod template, and the path to the template.
 const TEMPLATES: &[(&str, &[&str])] = &[
@@ -193,25 +193,23 @@ fn lookup(
     } else {
         Severity::Warning
     };
-    for cap in selection_runtime_config(s).keys() {
-        if !declares(&conf, cap) {
-            let consequence = if strict {
-                "ADD fails (strict capabilities)"
-            } else {
-                "plexus passes it anyway, but the plugin may ignore it (an error with --strict \
+    for (sel_field, cap) in missing_capabilities(&conf, s) {
+        let consequence = if strict {
+            "ADD fails (strict capabilities)"
+        } else {
+            "plexus passes it anyway, but the plugin may ignore it (an error with --strict \
                  or strictCapabilities)"
-            };
-            report.push(
-                at,
-                field,
-                severity,
-                format!(
-                    "network \"{}/{}\": the selection asks for {cap:?} but no plugin of this \
+        };
+        report.push(
+            at,
+            field,
+            severity,
+            format!(
+                "network \"{}/{}\": the selection asks for {sel_field:?} but no plugin of this \
                      network declares the {cap:?} capability: {consequence}",
-                    s.namespace, s.name
-                ),
-            );
-        }
+                s.namespace, s.name
+            ),
+        );
     }
     Some(conf)
 }
