@@ -163,6 +163,9 @@ impl Engine<'_> {
         if let Err(e) = lock.write(&rec) {
             if start > 0 {
                 self.rollback(lock, &mut rec, plan, &results, 0);
+            } else if let Err(rm) = lock.remove() {
+                // Nothing ran; only the lock file (or an already undone journal) is left.
+                tracing::warn!(error = %rm, "removing the journal after a failed first write");
             }
             return Err(e.into());
         }

@@ -29,7 +29,14 @@ impl Engine<'_> {
                     self.req.container_id
                 )));
             }
-            _ => return Err(Error::UnknownContainer(self.req.container_id.clone())),
+            Loaded::Missing => {
+                // Taking the lock created a lock file for a container plexus never saw.
+                lock.remove()?;
+                return Err(Error::UnknownContainer(self.req.container_id.clone()));
+            }
+            Loaded::Record(_) => {
+                return Err(Error::UnknownContainer(self.req.container_id.clone()));
+            }
         };
         let atts = rec.attachments().map_err(|e| Error::Config(e.into()))?;
         self.check_in_pod(&atts)?;

@@ -242,12 +242,18 @@ fn check_reads_the_pod_before_asking_delegates() {
         container_id: "nope".into(),
         ..chk
     };
+    let before = journal_files(&c);
     assert_eq!(
         Engine::new(&c.cfg, &unknown, &fake)
             .check()
             .unwrap_err()
             .code(),
         3
+    );
+    assert_eq!(
+        journal_files(&c),
+        before,
+        "CHECK of an unknown container leaves no lock file"
     );
 }
 
