@@ -265,27 +265,38 @@ impl Config {
     /// [`ConfigError`] for a reference that resolves to nothing or to an invalid config, or
     /// when neither `clusterNetwork` nor `delegates` is given.
     pub fn networks(&self) -> Result<Vec<ConfList>, ConfigError> {
-        let mut out = Vec::new();
-        if let Some(cluster) = &self.cluster_network {
-            out.push(self.resolve(cluster)?);
-            for d in &self.default_networks {
-                out.push(self.resolve(d)?);
+        let mut out = vec![self.cluster_network_conf()?];
+        if self.cluster_network.is_none() {
+            for i in 1..self.delegates.len() {
+                out.push(self.delegate(i)?);
             }
-        } else if !self.delegates.is_empty() {
-            for (i, d) in self.delegates.iter().enumerate() {
-                let c = ConfList::from_value(d.clone(), &format!("delegates[{i}]"), None)?;
-                self.refuse_self(&c, &format!("delegates[{i}]"))?;
-                out.push(c);
-            }
-            for d in &self.default_networks {
-                out.push(self.resolve(d)?);
-            }
-        } else {
-            return Err(ConfigError::Invalid(
-                "neither clusterNetwork nor delegates is set: no cluster network to run".into(),
-            ));
+        }
+        for d in &self.default_networks {
+            out.push(self.resolve(d)?);
         }
         Ok(out)
+    }
+
+    /// The cluster network alone: `clusterNetwork` resolved, else the first of `delegates`.
+    ///
+    /// # Errors
+    /// As [`Config::networks`].
+    pub fn cluster_network_conf(&self) -> Result<ConfList, ConfigError> {
+        match &self.cluster_network {
+            Some(cluster) => self.resolve(cluster),
+            None if !self.delegates.is_empty() => self.delegate(0),
+            None => Err(ConfigError::Invalid(
+                "neither clusterNetwork nor delegates is set: no cluster network to run".into(),
+            )),
+        }
+    }
+
+    fn delegate(&self, i: usize) -> Result<ConfList, ConfigError> {
+        let at = format!("delegates[{i}]");
+        let v = self.delegates.get(i).cloned().unwrap_or_default();
+        let c = ConfList::from_value(v, &at, None)?;
+        self.refuse_self(&c, &at)?;
+        Ok(c)
     }
 
     /// Resolves a network reference the way Multus does: a path to a config file, a directory

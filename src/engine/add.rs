@@ -35,13 +35,15 @@ impl Engine<'_> {
         // the pod overrides its default network. Without one, everything is resolved first.
         // Either way nothing is locked or written before the config has been validated.
         let with_pod = self.req.arg("K8S_POD_NAME").is_some_and(|n| !n.is_empty());
-        let (first, resolved) = if with_pod {
+        let (config_plan, resolved) = if with_pod {
+            // Every network the configuration names is resolved and validated first, so a
+            // hostile or broken config fails before anything runs.
             match self.plan_from_config() {
-                Ok(p) => (p.into_iter().next(), None),
-                Err(_) => (None, Some(self.resolve_for_add()?)),
+                Ok(p) => (Some(p), None),
+                Err(_) => (None, Some(self.resolve_for_add(None)?)),
             }
         } else {
-            (None, Some(self.resolve_for_add()?))
+            (None, Some(self.resolve_for_add(None)?))
         };
         let lock = self.journal.lock(&self.req.container_id)?;
         let corrupt = match read_record(&lock)? {
@@ -52,12 +54,12 @@ impl Engine<'_> {
             }
             Loaded::Corrupt(reason) => Some(reason),
         };
-        let (lock, PodPlan { plan, pod, session }, first_result) = match (first, resolved) {
-            (Some(first), None) if corrupt.is_none() => self.speculate(lock, first)?,
+        let (lock, PodPlan { plan, pod, session }, first_result) = match (config_plan, resolved) {
+            (Some(config_plan), None) if corrupt.is_none() => self.speculate(lock, config_plan)?,
             (_, resolved) => {
                 let pp = match resolved {
                     Some(pp) => pp,
-                    None => self.resolve_for_add()?,
+                    None => self.resolve_for_add(None)?,
                 };
                 let lock = match corrupt {
                     Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
@@ -74,8 +76,12 @@ impl Engine<'_> {
     fn speculate(
         &self,
         lock: JournalLock,
-        first: Attachment,
+        config_plan: Vec<Attachment>,
     ) -> Result<(JournalLock, PodPlan, Option<Value>), Error> {
+        let first = config_plan
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Plan("no cluster network".into()))?;
         let req = self.req;
         let mut rec = Record::new(
             &req.container_id,
@@ -90,7 +96,7 @@ impl Engine<'_> {
                 let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
                 list::add(self.exec, &first.conf, &inv, &first.runtime_config)
             });
-            let resolved = self.resolve_for_add();
+            let resolved = self.resolve_for_add(Some(&config_plan));
             (h.join(), resolved)
         });
         let added = added.unwrap_or_else(|_| {

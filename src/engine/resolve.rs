@@ -46,7 +46,9 @@ impl Engine<'_> {
 
     /// Resolves everything ADD needs: pod annotations (from the runtime, else one GET), the
     /// selections, every NAD (fetched concurrently), and the plan.
-    pub(super) fn resolve_for_add(&self) -> Result<PodPlan, Error> {
+    /// `known` is [`Engine::plan_from_config`]'s plan when the caller already built it: its
+    /// configs are reused instead of reading confDir again.
+    pub(super) fn resolve_for_add(&self, known: Option<&[Attachment]>) -> Result<PodPlan, Error> {
         let pod = PodRef::from_request(self.req).map_err(Error::Plan)?;
         let Some(pod) = pod else {
             return Ok(PodPlan {
@@ -128,6 +130,10 @@ impl Engine<'_> {
         // Config references that are not files in confDir are NAD names (in multusNamespace).
         let mut from_files: HashMap<&str, ConfList> = HashMap::new();
         for r in &refs {
+            if let Some(c) = known.and_then(|k| self.known_conf(k, r)) {
+                from_files.insert(r, c.clone());
+                continue;
+            }
             match self.cfg.resolve(r) {
                 Ok(c) => {
                     from_files.insert(r, c);
@@ -233,6 +239,25 @@ impl Engine<'_> {
             pod: Some(pod),
             session,
         })
+    }
+
+    /// The config `reference` resolved to in a plan built by [`Engine::plan_from_config`]
+    /// (cluster network first, then the rest of `delegates`, then `defaultNetworks`).
+    fn known_conf<'p>(&self, plan: &'p [Attachment], reference: &str) -> Option<&'p ConfList> {
+        if self.cfg.cluster_network.as_deref() == Some(reference) {
+            return plan.first().map(|a| &a.conf);
+        }
+        let offset = if self.cfg.cluster_network.is_some() {
+            1
+        } else {
+            self.cfg.delegates.len()
+        };
+        let i = self
+            .cfg
+            .default_networks
+            .iter()
+            .position(|d| d == reference)?;
+        plan.get(offset + i).map(|a| &a.conf)
     }
 
     /// A NAD tied to a device-plugin resource gets the next device of that resource allocated
