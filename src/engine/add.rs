@@ -48,8 +48,8 @@ impl Engine<'_> {
         let lock = self.journal.lock(&self.req.container_id)?;
         let corrupt = match read_record(&lock)? {
             Loaded::Missing => None,
-            Loaded::Record(rec) => {
-                self.finish_old_rollback(&rec)?;
+            Loaded::Record(rec, atts) => {
+                self.finish_old_rollback(&rec, &atts)?;
                 None
             }
             Loaded::Corrupt(reason) => Some(reason),
@@ -322,7 +322,11 @@ impl Engine<'_> {
     /// An incomplete journal is an earlier ADD whose rollback failed: finish it; a complete one
     /// means the runtime is adding twice (refused: rolling back would destroy working
     /// interfaces).
-    fn finish_old_rollback(&self, rec: &Record) -> Result<(), Error> {
+    fn finish_old_rollback(
+        &self,
+        rec: &Record,
+        atts: &[(Attachment, Option<Value>)],
+    ) -> Result<(), Error> {
         if rec.complete {
             return Err(Error::AlreadyAttached(self.req.container_id.clone()));
         }
@@ -330,8 +334,7 @@ impl Engine<'_> {
             container_id = %self.req.container_id,
             "finishing the rollback of an earlier failed ADD"
         );
-        let atts = rec.attachments().map_err(|e| Error::Config(e.into()))?;
-        let (_, failures) = del_attachments(self.exec, &rec.container_id, &rec.netns, &atts);
+        let (_, failures) = del_attachments(self.exec, &rec.container_id, &rec.netns, atts);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }

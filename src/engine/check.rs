@@ -21,8 +21,8 @@ impl Engine<'_> {
     /// The first attachment whose delegate reports a problem, named; an unknown container.
     pub fn check(&self) -> Result<(), Error> {
         let lock = self.journal.lock(&self.req.container_id)?;
-        let rec = match read_record(&lock)? {
-            Loaded::Record(r) if r.complete => r,
+        let atts = match read_record(&lock)? {
+            Loaded::Record(r, atts) if r.complete => atts,
             Loaded::Corrupt(reason) => {
                 return Err(Error::Plan(format!(
                     "journal of container {:?} is corrupt: {reason}",
@@ -34,11 +34,10 @@ impl Engine<'_> {
                 lock.remove()?;
                 return Err(Error::UnknownContainer(self.req.container_id.clone()));
             }
-            Loaded::Record(_) => {
+            Loaded::Record(..) => {
                 return Err(Error::UnknownContainer(self.req.container_id.clone()));
             }
         };
-        let atts = rec.attachments().map_err(|e| Error::Config(e.into()))?;
         self.check_in_pod(&atts)?;
         for (a, cached) in &atts {
             let inv = self.invocation(Command::Check, &self.req.netns, &a.ifname, &a.cni_args);

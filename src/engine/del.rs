@@ -22,10 +22,7 @@ impl Engine<'_> {
             Option<String>,
             Vec<(Attachment, Option<Value>)>,
         ) = match read_record(&lock)? {
-            Loaded::Record(r) => {
-                let atts = r.attachments().map_err(|e| Error::Config(e.into()))?;
-                (Some(r), None, atts)
-            }
+            Loaded::Record(r, atts) => (Some(r), None, atts),
             Loaded::Missing => match self.plan_from_config() {
                 Ok(plan) => (None, None, plan.into_iter().map(|a| (a, None)).collect()),
                 Err(e) => {

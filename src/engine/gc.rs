@@ -30,8 +30,8 @@ impl Engine<'_> {
                     continue;
                 }
             };
-            let rec = match read_record(&lock) {
-                Ok(Loaded::Record(r)) => r,
+            let (rec, atts) = match read_record(&lock) {
+                Ok(Loaded::Record(r, atts)) => (r, atts),
                 Ok(Loaded::Missing) => continue,
                 Ok(Loaded::Corrupt(reason)) => {
                     // No pod identity to rebuild from: release what the configuration gives.
@@ -54,13 +54,6 @@ impl Engine<'_> {
                 continue;
             }
             tracing::info!(container_id = %id, "GC: releasing attachments of a container the runtime no longer lists");
-            let atts = match rec.attachments() {
-                Ok(a) => a,
-                Err(e) => {
-                    other_errors.push(format!("container {id:?}: {e}"));
-                    continue;
-                }
-            };
             let (cleaned, fails) = del_attachments(self.exec, &id, &rec.netns, &atts);
             if fails.is_empty() {
                 if let Err(e) = lock.remove() {

@@ -99,8 +99,8 @@ fn del_attachments(
 
 /// What the journal holds for a container.
 pub(crate) enum Loaded {
-    /// A valid record.
-    Record(Record),
+    /// A valid record, with its attachments parsed back into plan entries (and cached results).
+    Record(Record, Vec<(Attachment, Option<Value>)>),
     /// No journal.
     Missing,
     /// A journal that cannot be used; the reason. The caller rebuilds what the pod had and,
@@ -112,7 +112,7 @@ pub(crate) enum Loaded {
 fn read_record(lock: &JournalLock) -> Result<Loaded, Error> {
     match lock.read::<Record>() {
         Ok(Some(r)) => match r.attachments() {
-            Ok(_) => Ok(Loaded::Record(r)),
+            Ok(atts) => Ok(Loaded::Record(r, atts)),
             Err(e) => Ok(Loaded::Corrupt(format!("stored config invalid: {e}"))),
         },
         Ok(None) => Ok(Loaded::Missing),
