@@ -109,6 +109,20 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The request cannot be served as given (pod replaced, no API access, a malformed GC list).
+    #[error("{0}")]
+    Rejected(String),
+    /// An operation failed for a reason of plexus's own (corrupt journal, GC bookkeeping).
+    #[error("{0}")]
+    Failed(String),
+    /// Another error, with what plexus was doing; keeps the inner error's code.
+    #[error("{context}: {source}")]
+    Context {
+        /// What plexus was doing.
+        context: String,
+        /// The error.
+        source: Box<Error>,
+    },
     /// STATUS: not ready.
     #[error("not ready: {0}")]
     NotReady(String),
@@ -186,6 +200,9 @@ impl Error {
             Error::Selection(_) | Error::Nad { .. } => code::INVALID_NETWORK_CONFIG,
             Error::DefaultRoute { .. } => code::IO_FAILURE,
             Error::Check { .. } => code::DELEGATE_FAILED,
+            Error::Rejected(_) => code::INVALID_NETWORK_CONFIG,
+            Error::Failed(_) => code::IO_FAILURE,
+            Error::Context { source, .. } => source.code(),
             Error::Api(e) | Error::Status { source: e, .. } => api_code(e),
         }
     }

@@ -239,7 +239,7 @@ impl Engine<'_> {
         });
         let synced: Result<(), Error> = match synced {
             Ok(r) => r.map_err(Error::from),
-            Err(_) => Err(Error::Plan("journal fsync thread panicked".into())),
+            Err(_) => Err(Error::Failed("journal fsync thread panicked".into())),
         };
         if let Err(e) = patched {
             let rollback = self.rollback(lock, &mut rec, plan, &results, last);

@@ -24,7 +24,7 @@ impl Engine<'_> {
         let atts = match read_record(&lock)? {
             Loaded::Record(r, atts) if r.complete => atts,
             Loaded::Corrupt(reason) => {
-                return Err(Error::Plan(format!(
+                return Err(Error::Failed(format!(
                     "journal of container {:?} is corrupt: {reason}",
                     self.req.container_id
                 )));

@@ -38,13 +38,17 @@ impl Engine<'_> {
             Loaded::Corrupt(reason) => {
                 // Rebuild the whole pod (cluster network, default networks, the pod's NADs);
                 // if that is impossible now, keep the journal so a retry can.
-                let plan = self.resolve_for_add(None).map(|p| p.plan).map_err(|e| {
-                    Error::Plan(format!(
-                        "journal of container {:?} is corrupt ({reason}) and what it held cannot \
-                             be rebuilt now: {e}",
-                        self.req.container_id
-                    ))
-                })?;
+                let plan =
+                    self.resolve_for_add(None)
+                        .map(|p| p.plan)
+                        .map_err(|e| Error::Context {
+                            context: format!(
+                                "journal of container {:?} is corrupt ({reason}) and what it held \
+                             cannot be rebuilt now",
+                                self.req.container_id
+                            ),
+                            source: Box::new(e),
+                        })?;
                 (
                     None,
                     Some(reason),

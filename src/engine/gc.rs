@@ -95,7 +95,7 @@ impl Engine<'_> {
             return Err(Error::Delegates(failures));
         }
         if !other_errors.is_empty() {
-            return Err(Error::Plan(format!("GC: {}", other_errors.join("; "))));
+            return Err(Error::Failed(format!("GC: {}", other_errors.join("; "))));
         }
         Ok(())
     }
@@ -123,12 +123,12 @@ impl Engine<'_> {
             .get("cni.dev/valid-attachments")
             .or_else(|| raw.get("cni.dev/attachments"))
             .ok_or_else(|| {
-                Error::Plan(
+                Error::Rejected(
                     "GC needs cni.dev/valid-attachments in the config; nothing released".into(),
                 )
             })?;
         let items = list.as_array().ok_or_else(|| {
-            Error::Plan("cni.dev/valid-attachments must be a list; nothing released".into())
+            Error::Rejected("cni.dev/valid-attachments must be a list; nothing released".into())
         })?;
         let mut out = HashSet::new();
         for (i, it) in items.iter().enumerate() {
@@ -138,7 +138,7 @@ impl Engine<'_> {
                     out.insert((c, n));
                 }
                 _ => {
-                    return Err(Error::Plan(format!(
+                    return Err(Error::Rejected(format!(
                         "cni.dev/valid-attachments[{i}] needs containerID and ifname; nothing released"
                     )));
                 }

@@ -77,7 +77,7 @@ impl Engine<'_> {
                         && !uid.is_empty()
                         && *want != uid
                     {
-                        return Err(Error::Plan(format!(
+                        return Err(Error::Rejected(format!(
                             "pod {pod} has UID {uid}, the runtime asked for UID {want}: the pod was replaced"
                         )));
                     }
@@ -150,7 +150,7 @@ impl Engine<'_> {
             (_, true) => HashMap::new(),
             (Some(s), false) => fetch_nads(s, &wanted)?,
             (None, false) => {
-                return Err(Error::Plan(format!(
+                return Err(Error::Rejected(format!(
                     "pod {pod} asks for networks {} but plexus has no API access (set kubeconfig)",
                     wanted
                         .iter()
