@@ -66,7 +66,7 @@ impl Engine<'_> {
                     .filter(|i| !cleaned.contains(i))
                     .map(|i| rec.attachments[i].clone())
                     .collect();
-                if let Err(e) = lock.write(&kept) {
+                if let Err(e) = lock.write(&kept).and_then(|_| lock.sync()) {
                     other_errors.push(e.to_string());
                 }
                 failures.extend(fails);
