@@ -39,7 +39,8 @@ fn run(
 }
 
 /// ADD of a whole list: each plugin in order gets the previous plugin's result as `prevResult`.
-/// Returns the final result as the last plugin printed it (in the list's cniVersion).
+/// Returns the final result as the last plugin printed it (in the list's cniVersion), and
+/// parsed.
 ///
 /// # Errors
 /// The first plugin that fails, or prints something that is not a valid result.
@@ -48,10 +49,10 @@ pub fn add(
     conf: &ConfList,
     inv: &Invocation<'_>,
     runtime_config: &Map<String, Value>,
-) -> Result<Value, PluginFailure> {
-    let mut prev: Option<Value> = None;
+) -> Result<(Value, CniResult), PluginFailure> {
+    let mut prev: Option<(Value, CniResult)> = None;
     for i in 0..conf.plugins.len() {
-        let pc = conf.plugin_conf(i, runtime_config, prev.as_ref());
+        let pc = conf.plugin_conf(i, runtime_config, prev.as_ref().map(|(v, _)| v));
         let out = run(ex, conf, i, inv, pc, None)?;
         let bad = |reason: String| PluginFailure {
             plugin: conf.plugin_type(i).to_string(),
@@ -63,8 +64,9 @@ pub fn add(
                 crate::cni::env::truncate(&String::from_utf8_lossy(&out))
             ))
         })?;
-        CniResult::from_value(&v, &conf.cni_version).map_err(|e| bad(e.to_string()))?;
-        prev = Some(v);
+        let parsed =
+            CniResult::from_value(&v, &conf.cni_version).map_err(|e| bad(e.to_string()))?;
+        prev = Some((v, parsed));
     }
     prev.ok_or_else(|| PluginFailure {
         plugin: String::new(),

@@ -7,7 +7,7 @@ use super::record::Record;
 use super::resolve::PodPlan;
 use super::{Engine, Loaded, del_attachments, quarantine, read_record};
 use crate::cni::env::Command;
-use crate::cni::result::{self, CniResult};
+use crate::cni::result::CniResult;
 use crate::delegate::list;
 use crate::error::{DelegateFailure, Error, Rollback};
 use crate::journal::JournalLock;
@@ -77,7 +77,7 @@ impl Engine<'_> {
         &self,
         lock: JournalLock,
         config_plan: Vec<Attachment>,
-    ) -> Result<(JournalLock, PodPlan, Option<Value>), Error> {
+    ) -> Result<(JournalLock, PodPlan, Option<(Value, CniResult)>), Error> {
         let first = config_plan
             .first()
             .cloned()
@@ -121,7 +121,7 @@ impl Engine<'_> {
                     rollback: Box::new(rollback),
                 })
             }
-            (Ok(r), Err(e)) => {
+            (Ok((r, _)), Err(e)) => {
                 let rollback = self.rollback(lock, &mut rec, one, &[Some(r)], 0);
                 if !rollback.failures.is_empty() || rollback.journal.is_some() {
                     tracing::error!(%rollback, "undoing the cluster network after a failed resolution");
@@ -129,7 +129,7 @@ impl Engine<'_> {
                 Err(e)
             }
             (Ok(r), Ok(pp)) if pp.plan.first() == Some(&first) => Ok((lock, pp, Some(r))),
-            (Ok(r), Ok(pp)) => {
+            (Ok((r, _)), Ok(pp)) => {
                 tracing::info!(
                     container_id = %req.container_id,
                     "the pod overrides its default network: undoing the cluster network started early"
@@ -154,17 +154,20 @@ impl Engine<'_> {
         &self,
         lock: JournalLock,
         plan: &[Attachment],
-        first_result: Option<Value>,
+        first_result: Option<(Value, CniResult)>,
         pod: Option<&crate::k8s::pod::PodRef>,
         session: Option<&crate::k8s::session::Session>,
     ) -> Result<Value, Error> {
         let req = self.req;
         let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
+        // Each result as the delegate printed it (journal, prevResult on DEL) and parsed once.
         let mut results: Vec<Option<Value>> = vec![None; plan.len()];
+        let mut parsed: Vec<Option<CniResult>> = vec![None; plan.len()];
         let start = usize::from(first_result.is_some());
-        if let Some(r) = first_result {
+        if let Some((r, p)) = first_result {
             rec.attachments[0].result = Some(r.clone());
             results[0] = Some(r);
+            parsed[0] = Some(p);
         }
         if let Err(e) = lock.write(&rec) {
             if start > 0 {
@@ -178,9 +181,10 @@ impl Engine<'_> {
         for (i, a) in plan.iter().enumerate().skip(start) {
             let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
             match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {
-                Ok(res) => {
+                Ok((res, p)) => {
                     rec.attachments[i].result = Some(res.clone());
                     results[i] = Some(res);
+                    parsed[i] = Some(p);
                     if let Err(e) = lock.write(&rec) {
                         self.rollback(lock, &mut rec, plan, &results, i);
                         return Err(e.into());
@@ -205,11 +209,11 @@ impl Engine<'_> {
         let last = plan.len() - 1;
         // Everything ran: answer in the runtime's version, or undo it all if that is impossible.
         let cluster = &plan[0];
-        let converted = results[0]
+        let converted = parsed[0]
             .as_ref()
             .ok_or_else(|| Error::Result("cluster network returned no result".into()))
             .and_then(|r| {
-                result::convert(r, &cluster.conf.cni_version, &self.cfg.cni_version)
+                r.to_value(&self.cfg.cni_version)
                     .map_err(|e| Error::Result(format!("network {:?}: {e}", cluster.network)))
             });
         let converted = match converted {
@@ -232,7 +236,7 @@ impl Engine<'_> {
         let (synced, patched) = std::thread::scope(|s| {
             let h = s.spawn(|| lock.sync());
             let patched = match (pod, session) {
-                (Some(pod), Some(s)) => self.write_status(s, pod, plan, &results),
+                (Some(pod), Some(s)) => self.write_status(s, pod, plan, &parsed),
                 _ => Ok(()),
             };
             (h.join(), patched)
@@ -285,9 +289,9 @@ impl Engine<'_> {
         s: &crate::k8s::session::Session,
         pod: &crate::k8s::pod::PodRef,
         plan: &[Attachment],
-        results: &[Option<Value>],
+        parsed: &[Option<CniResult>],
     ) -> Result<(), crate::k8s::client::ApiError> {
-        let list = statuses(plan, results);
+        let list = statuses(plan, parsed);
         let value = status::to_annotation(&list);
         let mut ann = serde_json::Map::new();
         ann.insert(status::STATUS_ANNOTATION.into(), Value::String(value));
@@ -397,25 +401,18 @@ impl Engine<'_> {
 }
 
 /// network-status entries for every attachment that returned a result.
-fn statuses(plan: &[Attachment], results: &[Option<Value>]) -> Vec<status::NetworkStatus> {
-    let parsed: Vec<(usize, CniResult)> = results
+fn statuses(plan: &[Attachment], parsed: &[Option<CniResult>]) -> Vec<status::NetworkStatus> {
+    let inputs: Vec<StatusInput<'_>> = plan
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let r = r.as_ref()?;
-            CniResult::from_value(r, &plan[i].conf.cni_version)
-                .ok()
-                .map(|c| (i, c))
-        })
-        .collect();
-    let inputs: Vec<StatusInput<'_>> = parsed
-        .iter()
-        .map(|(i, c)| StatusInput {
-            network: &plan[*i].network,
-            ifname: &plan[*i].ifname,
-            result: c,
-            default: plan[*i].cluster,
-            device_info: None,
+        .zip(parsed)
+        .filter_map(|(a, c)| {
+            Some(StatusInput {
+                network: &a.network,
+                ifname: &a.ifname,
+                result: c.as_ref()?,
+                default: a.cluster,
+                device_info: None,
+            })
         })
         .collect();
     status::build(&inputs)
