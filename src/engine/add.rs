@@ -384,9 +384,7 @@ impl Engine<'_> {
         let journal = if failures.is_empty() {
             lock.remove().err().map(|e| e.to_string())
         } else {
-            rec.complete = false;
-            let keep: Vec<_> = (0..=upto).filter(|i| !cleaned.contains(i)).collect();
-            rec.attachments = keep.iter().map(|&i| rec.attachments[i].clone()).collect();
+            rec.keep_for_retry(upto, &cleaned);
             lock.write(&*rec)
                 .and_then(|_| lock.sync())
                 .err()

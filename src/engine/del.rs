@@ -84,11 +84,7 @@ impl Engine<'_> {
                 &plan,
             )
         });
-        kept.complete = false;
-        kept.attachments = (0..kept.attachments.len())
-            .filter(|i| !cleaned.contains(i))
-            .map(|i| kept.attachments[i].clone())
-            .collect();
+        kept.keep_for_retry(usize::MAX, &cleaned);
         lock.write(&kept)?;
         lock.sync()?;
         Err(Error::Delegates(failures))

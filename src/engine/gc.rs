@@ -60,12 +60,8 @@ impl Engine<'_> {
                     other_errors.push(e.to_string());
                 }
             } else {
-                let mut kept = rec.clone();
-                kept.complete = false;
-                kept.attachments = (0..rec.attachments.len())
-                    .filter(|i| !cleaned.contains(i))
-                    .map(|i| rec.attachments[i].clone())
-                    .collect();
+                let mut kept = rec;
+                kept.keep_for_retry(usize::MAX, &cleaned);
                 if let Err(e) = lock.write(&kept).and_then(|_| lock.sync()) {
                     other_errors.push(e.to_string());
                 }

@@ -89,6 +89,18 @@ impl Record {
         }
     }
 
+    /// After a failed DEL or rollback of attachments `0..=upto`: keeps only those among them
+    /// that were not removed cleanly (`cleaned` holds their indexes), for the runtime's retry.
+    pub fn keep_for_retry(&mut self, upto: usize, cleaned: &[usize]) {
+        self.complete = false;
+        let mut i = 0;
+        self.attachments.retain(|_| {
+            let keep = i <= upto && !cleaned.contains(&i);
+            i += 1;
+            keep
+        });
+    }
+
     /// The attachments back as plan entries, with their cached results.
     ///
     /// # Errors
@@ -120,5 +132,46 @@ impl Record {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keep_for_retry_table() {
+        let entry = |n: &str| Entry {
+            network: n.into(),
+            ifname: n.into(),
+            cluster: false,
+            conf: json!({}),
+            runtime_config: Map::new(),
+            cni_args: String::new(),
+            default_route: vec![],
+            result: None,
+        };
+        let rows: &[(&str, usize, &[usize], &[&str])] = &[
+            ("rollback at net1, eth0 cleaned", 1, &[0], &["net1"]),
+            ("rollback at eth0, nothing cleaned", 0, &[], &["eth0"]),
+            ("DEL, net2 and eth0 cleaned", usize::MAX, &[2, 0], &["net1"]),
+            ("DEL, all cleaned", usize::MAX, &[0, 1, 2], &[]),
+        ];
+        for (name, upto, cleaned, want) in rows {
+            let mut r = Record {
+                format: FORMAT,
+                container_id: "c".into(),
+                netns: String::new(),
+                ifname: "eth0".into(),
+                cni_args: String::new(),
+                complete: true,
+                attachments: vec![entry("eth0"), entry("net1"), entry("net2")],
+            };
+            r.keep_for_retry(*upto, cleaned);
+            let got: Vec<&str> = r.attachments.iter().map(|e| e.ifname.as_str()).collect();
+            assert_eq!(&got, want, "{name}");
+            assert!(!r.complete, "{name}");
+        }
     }
 }
