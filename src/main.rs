@@ -50,12 +50,18 @@ fn error_version(stdin: &[u8]) -> String {
         .unwrap_or_else(|| version::LATEST.to_string())
 }
 
-fn cni_main() -> ExitCode {
+/// stdin (read once, bounded) and the version to answer errors in.
+fn read_input() -> (Result<Vec<u8>, plexus::cni::env::StdinError>, String) {
     let stdin = read_stdin(std::io::stdin().lock());
     let version_for_errors = stdin
         .as_ref()
         .map(|b| error_version(b))
         .unwrap_or_else(|_| version::LATEST.to_string());
+    (stdin, version_for_errors)
+}
+
+fn cni_main() -> ExitCode {
+    let (stdin, version_for_errors) = read_input();
     match run(stdin) {
         Ok(Some(v)) => {
             print_json(&v);
@@ -94,11 +100,7 @@ fn error_context() -> Option<String> {
 
 /// The multi-call binary: invoked as `macvlan`, `ipvlan` or `vlan`, plexus is that CNI plugin.
 fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
-    let stdin = read_stdin(std::io::stdin().lock());
-    let version_for_errors = stdin
-        .as_ref()
-        .map(|b| error_version(b))
-        .unwrap_or_else(|_| version::LATEST.to_string());
+    let (stdin, version_for_errors) = read_input();
     let fail = |code: u32, msg: String| {
         let obj = plexus::cni::error::ErrorObject {
             cni_version: version_for_errors.clone(),
@@ -111,11 +113,18 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
     };
     let req = match Request::from_env(|k| std::env::var(k).ok()) {
         Ok(r) => r,
-        Err(e) => return fail(plexus::cni::error::INVALID_ENVIRONMENT, e.to_string()),
+        Err(e) => {
+            let e = Error::from(e);
+            return fail(e.code(), e.to_string());
+        }
     };
     let stdin = match stdin {
         Ok(s) => s,
-        Err(e) => return fail(plexus::cni::error::IO_FAILURE, e.to_string()),
+        // The same codes as the meta-plugin: an oversized config is an invalid config.
+        Err(e) => {
+            let e = Error::from(e);
+            return fail(e.code(), e.to_string());
+        }
     };
     let host_path = host_path();
     let exec = ProcessExecutor::new(
