@@ -90,7 +90,10 @@ impl Engine<'_> {
             &self.args,
             std::slice::from_ref(&first),
         );
-        lock.write(&rec)?;
+        if let Err(e) = lock.write(&rec) {
+            abandon(lock);
+            return Err(e.into());
+        }
         let (added, resolved) = std::thread::scope(|s| {
             let h = s.spawn(|| {
                 let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
@@ -172,9 +175,8 @@ impl Engine<'_> {
         if let Err(e) = lock.write(&rec) {
             if start > 0 {
                 self.rollback(lock, &mut rec, plan, &results, 0);
-            } else if let Err(rm) = lock.remove() {
-                // Nothing ran; only the lock file (or an already undone journal) is left.
-                tracing::warn!(error = %rm, "removing the journal after a failed first write");
+            } else {
+                abandon(lock);
             }
             return Err(e.into());
         }
@@ -395,6 +397,14 @@ impl Engine<'_> {
             failures,
             journal,
         }
+    }
+}
+
+/// Nothing of this ADD ran: removes the lock file (and a journal whose attachments were
+/// already undone) so nothing is left behind.
+fn abandon(lock: JournalLock) {
+    if let Err(e) = lock.remove() {
+        tracing::warn!(error = %e, "removing the journal of an ADD that never started");
     }
 }
 
