@@ -71,8 +71,12 @@ impl Engine<'_> {
         self.run_plan(lock, &plan, first_result, pod.as_ref(), session.as_ref())
     }
 
-    /// Runs the cluster network's ADD on a thread while the pod is resolved. Returns the plan
+    /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan
     /// and, when the speculation held, the cluster network's result.
+    ///
+    /// The journal names the cluster network before it runs (so a DEL after a crash finds it and
+    /// reports a failed DEL for the runtime to retry); the delegate then runs on the calling
+    /// thread, which is already on a CPU, and the pod is resolved on a new one.
     fn speculate(
         &self,
         lock: JournalLock,
@@ -95,18 +99,13 @@ impl Engine<'_> {
             return Err(e.into());
         }
         let (added, resolved) = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
-                list::add(self.exec, &first.conf, &inv, &first.runtime_config)
-            });
-            let resolved = self.resolve_for_add(Some(&config_plan));
-            (h.join(), resolved)
-        });
-        let added = added.unwrap_or_else(|_| {
-            Err(crate::delegate::list::PluginFailure {
-                plugin: first.conf.types(),
-                source: crate::delegate::DelegateError::Spawn("delegate thread panicked".into()),
-            })
+            let h = s.spawn(|| self.resolve_for_add(Some(&config_plan)));
+            let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
+            let added = list::add(self.exec, &first.conf, &inv, &first.runtime_config);
+            let resolved = h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Failed("pod resolution thread panicked".into())));
+            (added, resolved)
         });
         let one = std::slice::from_ref(&first);
         match (added, resolved) {
@@ -153,6 +152,12 @@ impl Engine<'_> {
 
     /// Journals the plan, runs every attachment not yet run, writes network-status, and
     /// returns the cluster network's result in the runtime's version.
+    ///
+    /// Durability: the plan (every attachment that may exist) is fsynced on a thread while the
+    /// remaining delegates, the default routes and the status PATCH run, and ADD waits for it
+    /// before answering. Later rewrites only add results and the `complete` mark and are not
+    /// fsynced: what a DEL after a power loss needs is the plan (delegates DEL without a
+    /// prevResult), and the IPAM plugins' own lease files are not fsynced either.
     fn run_plan(
         &self,
         lock: JournalLock,
@@ -172,7 +177,11 @@ impl Engine<'_> {
             results[0] = Some(r);
             parsed[0] = Some(p);
         }
-        if let Err(e) = lock.write(&rec) {
+        let last = plan.len() - 1;
+        // With delegates left to run, the plan is journaled before the first of them; with none
+        // (a pod on the cluster network only) the journal's next write is the complete one.
+        let remaining = start <= last;
+        if remaining && let Err(e) = lock.write(&rec) {
             if start > 0 {
                 self.rollback(lock, &mut rec, plan, &results, 0);
             } else {
@@ -180,35 +189,92 @@ impl Engine<'_> {
             }
             return Err(e.into());
         }
-        for (i, a) in plan.iter().enumerate().skip(start) {
-            let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
-            match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {
-                Ok((res, p)) => {
-                    rec.attachments[i].result = Some(res.clone());
-                    results[i] = Some(res);
-                    parsed[i] = Some(p);
-                    if let Err(e) = lock.write(&rec) {
-                        self.rollback(lock, &mut rec, plan, &results, i);
-                        return Err(e.into());
-                    }
+        let (outcome, synced) = std::thread::scope(|s| {
+            let mut sync = remaining.then(|| s.spawn(|| lock.sync()));
+            let mut finish = || -> Result<Value, Stop> {
+                let converted =
+                    self.run_rest(&lock, &mut rec, plan, start, &mut results, &mut parsed)?;
+                rec.complete = true;
+                lock.write(&rec).map_err(|e| Stop::Other(e.into(), last))?;
+                if sync.is_none() {
+                    sync = Some(s.spawn(|| lock.sync()));
                 }
-                Err(f) => {
-                    let primary = DelegateFailure {
-                        verb: Command::Add,
-                        network: a.network.clone(),
-                        ifname: a.ifname.clone(),
-                        plugin: f.plugin,
-                        source: f.source,
-                    };
-                    let rollback = self.rollback(lock, &mut rec, plan, &results, i);
-                    return Err(Error::Add {
-                        primary: Box::new(primary),
-                        rollback: Box::new(rollback),
-                    });
+                if let (Some(pod), Some(se)) = (pod, session) {
+                    self.write_status(se, pod, plan, &parsed)
+                        .map_err(|e| Stop::Status(e, last))?;
                 }
+                Ok(converted)
+            };
+            let outcome = finish();
+            let synced = match sync.map(|h| h.join()) {
+                None | Some(Ok(Ok(()))) => Ok(()),
+                Some(Ok(Err(e))) => Err(Error::from(e)),
+                Some(Err(_)) => Err(Error::Failed("journal fsync thread panicked".into())),
+            };
+            (outcome, synced)
+        });
+        match outcome {
+            Ok(converted) => match synced {
+                Ok(()) => Ok(converted),
+                Err(e) => {
+                    self.rollback(lock, &mut rec, plan, &results, last);
+                    Err(e)
+                }
+            },
+            Err(Stop::Delegate(primary, i)) => {
+                let rollback = self.rollback(lock, &mut rec, plan, &results, i);
+                Err(Error::Add {
+                    primary,
+                    rollback: Box::new(rollback),
+                })
+            }
+            Err(Stop::Other(e, i)) => {
+                self.rollback(lock, &mut rec, plan, &results, i);
+                Err(e)
+            }
+            Err(Stop::Status(e, i)) => {
+                let rollback = self.rollback(lock, &mut rec, plan, &results, i);
+                Err(Error::Status {
+                    source: e,
+                    rollback: Box::new(rollback),
+                })
             }
         }
+    }
+
+    /// Runs attachments `start..`, journaling each result but the last (which goes into the
+    /// complete record), converts the cluster network's result to the runtime's version and
+    /// applies `default-route`.
+    fn run_rest(
+        &self,
+        lock: &JournalLock,
+        rec: &mut Record,
+        plan: &[Attachment],
+        start: usize,
+        results: &mut [Option<Value>],
+        parsed: &mut [Option<CniResult>],
+    ) -> Result<Value, Stop> {
+        let req = self.req;
         let last = plan.len() - 1;
+        for (i, a) in plan.iter().enumerate().skip(start) {
+            let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
+            let (res, p) = list::add(self.exec, &a.conf, &inv, &a.runtime_config).map_err(|f| {
+                let primary = DelegateFailure {
+                    verb: Command::Add,
+                    network: a.network.clone(),
+                    ifname: a.ifname.clone(),
+                    plugin: f.plugin,
+                    source: f.source,
+                };
+                Stop::Delegate(Box::new(primary), i)
+            })?;
+            rec.attachments[i].result = Some(res.clone());
+            results[i] = Some(res);
+            parsed[i] = Some(p);
+            if i < last {
+                lock.write(rec).map_err(|e| Stop::Other(e.into(), i))?;
+            }
+        }
         // Everything ran: answer in the runtime's version, or undo it all if that is impossible.
         let cluster = &plan[0];
         let converted = parsed[0]
@@ -217,47 +283,10 @@ impl Engine<'_> {
             .and_then(|r| {
                 r.to_value(&self.cfg.cni_version)
                     .map_err(|e| Error::Result(format!("network {:?}: {e}", cluster.network)))
-            });
-        let converted = match converted {
-            Ok(v) => v,
-            Err(e) => {
-                self.rollback(lock, &mut rec, plan, &results, last);
-                return Err(e);
-            }
-        };
-        if let Err(e) = self.apply_default_routes(plan) {
-            self.rollback(lock, &mut rec, plan, &results, last);
-            return Err(e);
-        }
-        // The journal is made durable while network-status is written.
-        rec.complete = true;
-        if let Err(e) = lock.write(&rec) {
-            self.rollback(lock, &mut rec, plan, &results, last);
-            return Err(e.into());
-        }
-        let (synced, patched) = std::thread::scope(|s| {
-            let h = s.spawn(|| lock.sync());
-            let patched = match (pod, session) {
-                (Some(pod), Some(s)) => self.write_status(s, pod, plan, &parsed),
-                _ => Ok(()),
-            };
-            (h.join(), patched)
-        });
-        let synced: Result<(), Error> = match synced {
-            Ok(r) => r.map_err(Error::from),
-            Err(_) => Err(Error::Failed("journal fsync thread panicked".into())),
-        };
-        if let Err(e) = patched {
-            let rollback = self.rollback(lock, &mut rec, plan, &results, last);
-            return Err(Error::Status {
-                source: e,
-                rollback: Box::new(rollback),
-            });
-        }
-        if let Err(e) = synced {
-            self.rollback(lock, &mut rec, plan, &results, last);
-            return Err(e);
-        }
+            })
+            .map_err(|e| Stop::Other(e, last))?;
+        self.apply_default_routes(plan)
+            .map_err(|e| Stop::Other(e, last))?;
         Ok(converted)
     }
 
@@ -398,6 +427,13 @@ impl Engine<'_> {
             journal,
         }
     }
+}
+
+/// Where an ADD stopped and why; the index is the last attachment to roll back.
+enum Stop {
+    Delegate(Box<DelegateFailure>, usize),
+    Status(crate::k8s::client::ApiError, usize),
+    Other(Error, usize),
 }
 
 /// Nothing of this ADD ran: removes the lock file (and a journal whose attachments were
