@@ -3,13 +3,15 @@
 //! and a timeout that kills the plugin's whole process group.
 #![allow(clippy::disallowed_methods)] // the one place that spawns processes
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command as Process, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 use super::{DelegateError, Executor, Invocation};
 use crate::cni::error::ErrorObject;
@@ -100,45 +102,13 @@ impl Executor for ProcessExecutor {
             .process_group(0)
             .spawn()
             .map_err(|e| DelegateError::Spawn(format!("{}: {e}", bin.display())))?;
-        let pid = child.id();
-
-        // The watchdog kills the process group at the deadline unless told the call is over.
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let timeout = self.timeout;
-        let watchdog = std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout) {
-                kill_group(pid);
-                return true;
-            }
-            false
-        });
-        let stderr_reader = child.stderr.take().map(|mut e| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let _ = e.by_ref().take(MAX_STDERR as u64).read_to_end(&mut buf);
-                let _ = std::io::copy(&mut e, &mut std::io::sink());
-                buf
-            })
-        });
-        if let Some(mut input) = child.stdin.take() {
-            // A plugin that exits without reading its stdin gives EPIPE: not our failure.
-            let _ = input.write_all(stdin);
-        }
-        let mut out = Vec::new();
-        let mut overflow = false;
-        if let Some(mut o) = child.stdout.take() {
-            let _ = o.by_ref().take(MAX_OUTPUT as u64 + 1).read_to_end(&mut out);
-            if out.len() > MAX_OUTPUT {
-                overflow = true;
-                let _ = std::io::copy(&mut o, &mut std::io::sink());
-            }
-        }
-        let status = child.wait();
-        drop(done_tx);
-        let timed_out = watchdog.join().unwrap_or(false);
-        let stderr = stderr_reader
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
+        let Finished {
+            out,
+            overflow,
+            stderr,
+            status,
+            timed_out,
+        } = supervise(&mut child, stdin, self.timeout);
         let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
         tracing::debug!(
             plugin,
@@ -179,6 +149,160 @@ impl Executor for ProcessExecutor {
     }
 }
 
+/// What a delegate left when it finished or was killed.
+struct Finished {
+    out: Vec<u8>,
+    overflow: bool,
+    stderr: Vec<u8>,
+    status: io::Result<ExitStatus>,
+    timed_out: bool,
+}
+
+/// How often a child's exit is polled for when the kernel has no pidfd to wait on.
+const EXIT_POLL: Duration = Duration::from_millis(5);
+
+/// Feeds `input` to the child's stdin and collects its stdout (at most [`MAX_OUTPUT`], the rest
+/// discarded) and stderr (at most [`MAX_STDERR`]) until both close and it has exited, all from
+/// this thread with one `poll` loop (no helper threads on the hot path). At `timeout` the whole
+/// process group is killed and the child reaped; pipes a runaway grandchild keeps open are
+/// abandoned then, never waited for.
+fn supervise(child: &mut Child, input: &[u8], timeout: Duration) -> Finished {
+    let deadline = Instant::now() + timeout;
+    let pidfd = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    // Written without blocking, so a plugin that never reads cannot stall the loop.
+    let mut stdin = child.stdin.take().filter(|_| !input.is_empty());
+    if let Some(mut i) =
+        stdin.take_if(|i| rustix::fs::fcntl_setfl(i, rustix::fs::OFlags::NONBLOCK).is_err())
+    {
+        // No non-blocking pipe: write it the plain way (the pipe buffer takes any sane config).
+        let _ = i.write_all(input);
+    }
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut written, mut out, mut err) = (0, Vec::new(), Vec::new());
+    let mut overflow = false;
+    let mut status = None;
+    let mut buf = [0u8; 16 << 10];
+    loop {
+        if status.is_none() && (pidfd.is_none() || (stdout.is_none() && stderr.is_none())) {
+            status = child.try_wait().transpose();
+        }
+        if status.is_some() && stdout.is_none() && stderr.is_none() {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            kill_group(child.id());
+            return Finished {
+                out,
+                overflow,
+                stderr: err,
+                status: status.unwrap_or_else(|| child.wait()),
+                timed_out: true,
+            };
+        }
+        let mut wait = deadline - now;
+        if status.is_none() && pidfd.is_none() {
+            wait = wait.min(EXIT_POLL);
+        }
+        let mut fds = Vec::with_capacity(4);
+        let mut slots = [None; 4];
+        if let Some(i) = &stdin {
+            slots[0] = Some(fds.len());
+            fds.push(PollFd::new(i, PollFlags::OUT));
+        }
+        if let Some(o) = &stdout {
+            slots[1] = Some(fds.len());
+            fds.push(PollFd::new(o, PollFlags::IN));
+        }
+        if let Some(e) = &stderr {
+            slots[2] = Some(fds.len());
+            fds.push(PollFd::new(e, PollFlags::IN));
+        }
+        if let (Some(p), None) = (&pidfd, &status) {
+            slots[3] = Some(fds.len());
+            fds.push(PollFd::new(p, PollFlags::IN));
+        }
+        let ts = Timespec::try_from(wait).unwrap_or(Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        });
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => std::thread::sleep(EXIT_POLL),
+        }
+        let ready: Vec<bool> = slots
+            .iter()
+            .map(|s| s.is_some_and(|i| !fds[i].revents().is_empty()))
+            .collect();
+        drop(fds);
+        if ready[0]
+            && let Some(i) = &mut stdin
+        {
+            match i.write(&input[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // A plugin that exits without reading its stdin gives EPIPE: not our failure.
+                Err(_) => written = input.len(),
+            }
+            if written >= input.len() {
+                stdin = None;
+            }
+        }
+        if ready[1] && !drain(&mut stdout, &mut buf, &mut out, MAX_OUTPUT + 1) {
+            stdout = None;
+        }
+        if out.len() > MAX_OUTPUT {
+            overflow = true;
+            out.truncate(MAX_OUTPUT);
+        }
+        if ready[2] && !drain(&mut stderr, &mut buf, &mut err, MAX_STDERR) {
+            stderr = None;
+        }
+        if ready[3] {
+            status = child.try_wait().transpose();
+        }
+    }
+    Finished {
+        out,
+        overflow,
+        stderr: err,
+        status: status.unwrap_or_else(|| child.wait()),
+        timed_out: false,
+    }
+}
+
+/// One read from a readable pipe into `keep` (up to `cap` bytes kept, the rest discarded).
+/// False at end of file or on an error: the pipe is done.
+fn drain<R: Read + AsFd>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+    keep: &mut Vec<u8>,
+    cap: usize,
+) -> bool {
+    let Some(p) = pipe else { return false };
+    match p.read(buf) {
+        Ok(0) => false,
+        Ok(n) => {
+            let room = cap.saturating_sub(keep.len()).min(n);
+            keep.extend_from_slice(&buf[..room]);
+            true
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+            ) =>
+        {
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 fn kill_group(pid: u32) {
     let Some(pid) = i32::try_from(pid)
         .ok()
@@ -199,3 +323,6 @@ fn tail(s: &str, max: usize) -> String {
     }
     format!("...{}", &s[start..])
 }
+
+#[cfg(test)]
+mod tests;
