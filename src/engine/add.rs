@@ -54,34 +54,40 @@ impl Engine<'_> {
             }
             Loaded::Corrupt(reason) => Some(reason),
         };
-        let (lock, PodPlan { plan, pod, session }, first_result) = match (config_plan, resolved) {
-            (Some(config_plan), None) if corrupt.is_none() => self.speculate(lock, config_plan)?,
-            (_, resolved) => {
-                let pp = match resolved {
-                    Some(pp) => pp,
-                    None => self.resolve_for_add(None)?,
-                };
-                let lock = match corrupt {
-                    Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
-                    None => lock,
-                };
-                (lock, pp, None)
-            }
-        };
-        self.run_plan(lock, &plan, first_result, pod.as_ref(), session.as_ref())
+        let (lock, PodPlan { plan, pod, session }, first_result, journaled) =
+            match (config_plan, resolved) {
+                (Some(config_plan), None) if corrupt.is_none() => {
+                    self.speculate(lock, config_plan)?
+                }
+                (_, resolved) => {
+                    let pp = match resolved {
+                        Some(pp) => pp,
+                        None => self.resolve_for_add(None)?,
+                    };
+                    let lock = match corrupt {
+                        Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
+                        None => lock,
+                    };
+                    (lock, pp, None, false)
+                }
+            };
+        let status = pod.as_ref().zip(session.as_ref());
+        self.run_plan(lock, &plan, first_result, journaled, status)
     }
 
-    /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan
-    /// and, when the speculation held, the cluster network's result.
+    /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan,
+    /// and, when the speculation held, the cluster network's result and `true`: the whole plan
+    /// is then already journaled and fsynced.
     ///
     /// The journal names the cluster network before it runs (so a DEL after a crash finds it and
     /// reports a failed DEL for the runtime to retry); the delegate then runs on the calling
-    /// thread, which is already on a CPU, and the pod is resolved on a new one.
+    /// thread, which is already on a CPU, and the pod is resolved on a new one, which also
+    /// journals the whole plan while the cluster network is still running.
     fn speculate(
         &self,
         lock: JournalLock,
         config_plan: Vec<Attachment>,
-    ) -> Result<(JournalLock, PodPlan, Option<(Value, CniResult)>), Error> {
+    ) -> Result<(JournalLock, PodPlan, Option<(Value, CniResult)>, bool), Error> {
         let first = config_plan
             .first()
             .cloned()
@@ -99,7 +105,22 @@ impl Engine<'_> {
             return Err(e.into());
         }
         let (added, resolved) = std::thread::scope(|s| {
-            let h = s.spawn(|| self.resolve_for_add(Some(&config_plan)));
+            let h = s.spawn(|| {
+                let pp = self.resolve_for_add(Some(&config_plan))?;
+                // The plan starts with the cluster network already running: journal all of it
+                // now, durably, so nothing is left to write before the next delegate.
+                let journaled = (pp.plan.first() == Some(&first)).then(|| {
+                    let full = Record::new(
+                        &req.container_id,
+                        &req.netns,
+                        &req.ifname,
+                        &self.args,
+                        &pp.plan,
+                    );
+                    lock.write(&full).and_then(|()| lock.sync())
+                });
+                Ok((pp, journaled))
+            });
             let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
             let added = list::add(self.exec, &first.conf, &inv, &first.runtime_config);
             let resolved = h
@@ -124,14 +145,15 @@ impl Engine<'_> {
                 })
             }
             (Ok((r, _)), Err(e)) => {
-                let rollback = self.rollback(lock, &mut rec, one, &[Some(r)], 0);
-                if !rollback.failures.is_empty() || rollback.journal.is_some() {
-                    tracing::error!(%rollback, "undoing the cluster network after a failed resolution");
-                }
+                self.undo_speculation(lock, &mut rec, one, r, "after a failed resolution");
                 Err(e)
             }
-            (Ok(r), Ok(pp)) if pp.plan.first() == Some(&first) => Ok((lock, pp, Some(r))),
-            (Ok((r, _)), Ok(pp)) => {
+            (Ok((r, _)), Ok((_, Some(Err(e))))) => {
+                self.undo_speculation(lock, &mut rec, one, r, "after a failed journal write");
+                Err(e.into())
+            }
+            (Ok(r), Ok((pp, Some(Ok(()))))) => Ok((lock, pp, Some(r), true)),
+            (Ok((r, _)), Ok((pp, None))) => {
                 tracing::info!(
                     container_id = %req.container_id,
                     "the pod overrides its default network: undoing the cluster network started early"
@@ -145,26 +167,43 @@ impl Engine<'_> {
                 if !failures.is_empty() {
                     return Err(Error::Delegates(failures));
                 }
-                Ok((lock, pp, None))
+                Ok((lock, pp, None, false))
             }
         }
     }
 
-    /// Journals the plan, runs every attachment not yet run, writes network-status, and
-    /// returns the cluster network's result in the runtime's version.
+    /// Rolls back the speculatively added cluster network; a rollback that fails is logged (the
+    /// journal keeps it for DEL) and the caller reports the error that made it necessary.
+    fn undo_speculation(
+        &self,
+        lock: JournalLock,
+        rec: &mut Record,
+        one: &[Attachment],
+        result: Value,
+        why: &str,
+    ) {
+        let rollback = self.rollback(lock, rec, one, &[Some(result)], 0);
+        if !rollback.failures.is_empty() || rollback.journal.is_some() {
+            tracing::error!(%rollback, "undoing the cluster network {why}");
+        }
+    }
+
+    /// Journals the plan (unless `journaled`: already written and fsynced), runs every
+    /// attachment not yet run, writes network-status, and returns the cluster network's result
+    /// in the runtime's version.
     ///
-    /// Durability: the plan (every attachment that may exist) is fsynced on a thread while the
-    /// remaining delegates, the default routes and the status PATCH run, and ADD waits for it
-    /// before answering. Later rewrites only add results and the `complete` mark and are not
-    /// fsynced: what a DEL after a power loss needs is the plan (delegates DEL without a
-    /// prevResult), and the IPAM plugins' own lease files are not fsynced either.
+    /// Durability: the plan (every attachment that may exist) is fsynced before ADD answers,
+    /// on a thread while the remaining delegates, the default routes and the status PATCH run.
+    /// Later rewrites only add results and the `complete` mark and are not fsynced: what a DEL
+    /// after a power loss needs is the plan (delegates DEL without a prevResult), and the IPAM
+    /// plugins' own lease files are not fsynced either.
     fn run_plan(
         &self,
         lock: JournalLock,
         plan: &[Attachment],
         first_result: Option<(Value, CniResult)>,
-        pod: Option<&crate::k8s::pod::PodRef>,
-        session: Option<&crate::k8s::session::Session>,
+        journaled: bool,
+        status: Option<(&crate::k8s::pod::PodRef, &crate::k8s::session::Session)>,
     ) -> Result<Value, Error> {
         let req = self.req;
         let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
@@ -180,7 +219,7 @@ impl Engine<'_> {
         let last = plan.len() - 1;
         // With delegates left to run, the plan is journaled before the first of them; with none
         // (a pod on the cluster network only) the journal's next write is the complete one.
-        let remaining = start <= last;
+        let remaining = start <= last && !journaled;
         if remaining && let Err(e) = lock.write(&rec) {
             if start > 0 {
                 self.rollback(lock, &mut rec, plan, &results, 0);
@@ -190,19 +229,33 @@ impl Engine<'_> {
             return Err(e.into());
         }
         let (outcome, synced) = std::thread::scope(|s| {
-            let mut sync = remaining.then(|| s.spawn(|| lock.sync()));
+            let sync = remaining.then(|| s.spawn(|| lock.sync()));
             let mut finish = || -> Result<Value, Stop> {
                 let converted =
                     self.run_rest(&lock, &mut rec, plan, start, &mut results, &mut parsed)?;
                 rec.complete = true;
-                lock.write(&rec).map_err(|e| Stop::Other(e.into(), last))?;
-                if sync.is_none() {
-                    sync = Some(s.spawn(|| lock.sync()));
+                // The complete record is written while network-status is sent (and fsynced too
+                // when nothing before it was).
+                let durable = journaled || sync.is_some();
+                let (written, patched) = std::thread::scope(|s2| {
+                    let w = s2.spawn(|| {
+                        lock.write(&rec)?;
+                        if durable { Ok(()) } else { lock.sync() }
+                    });
+                    let patched = match status {
+                        Some((pod, se)) => self.write_status(se, pod, plan, &parsed),
+                        None => Ok(()),
+                    };
+                    (w.join(), patched)
+                });
+                match written {
+                    Ok(w) => w.map_err(|e| Stop::Other(e.into(), last))?,
+                    Err(_) => {
+                        let e = Error::Failed("journal writer thread panicked".into());
+                        return Err(Stop::Other(e, last));
+                    }
                 }
-                if let (Some(pod), Some(se)) = (pod, session) {
-                    self.write_status(se, pod, plan, &parsed)
-                        .map_err(|e| Stop::Status(e, last))?;
-                }
+                patched.map_err(|e| Stop::Status(e, last))?;
                 Ok(converted)
             };
             let outcome = finish();
