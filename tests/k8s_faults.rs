@@ -67,6 +67,10 @@ fn server_down_on_add_fails_with_try_again_later_within_the_budget() {
         c.request_log()
     );
     assert!(msg.contains(&pod.name), "the message names the pod: {msg}");
+    assert!(
+        msg.contains("connection closed"),
+        "the message gives the cause under kube's \"client error\": {msg}"
+    );
     c.env.assert_nothing_left();
     assert_eq!(c.ifnames(&netns), Vec::<String>::new());
 }

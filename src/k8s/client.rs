@@ -64,6 +64,22 @@ impl ApiError {
     }
 }
 
+/// An error and its causes, outermost first, each said once: kube's "client error (Connect)"
+/// alone does not tell a refused connection from a failed name lookup or a TLS failure.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !m.is_empty() && !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cause = c.source();
+    }
+    s
+}
+
 /// The metadata plexus reads from a pod.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct PodInfo {
@@ -264,7 +280,7 @@ impl Api {
                     }
                     err.to_string()
                 }
-                Ok(Err(e)) => e.to_string(),
+                Ok(Err(e)) => with_causes(&e),
                 Err(_) => format!("no answer within {} ms", per_try.as_millis()),
             };
             let elapsed = start.elapsed();
