@@ -50,6 +50,54 @@ pub struct Attachment {
     pub default_route: Vec<String>,
 }
 
+/// Plugin types whose ADD and DEL touch only their own interface in the pod (and its IPAM).
+const SELF_CONTAINED: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
+/// IPAM types whose routes come only from their config (`dhcp` takes them from a server).
+const CONFIGURED_ROUTES: [&str; 3] = ["host-local", "static", "whereabouts"];
+
+impl Attachment {
+    /// True when running this attachment while the cluster network's delegate is still
+    /// running cannot change the outcome: one plugin (no chain: `tuning`, `route-override` or
+    /// `sbr` may act on other interfaces or on the pod's routes) of a type that only makes its
+    /// own interface, and IPAM that cannot hand out a default route (which would race the
+    /// cluster network's own).
+    pub fn runs_alongside_cluster(&self) -> bool {
+        let [plugin] = self.conf.plugins.as_slice() else {
+            return false;
+        };
+        let ty = plugin
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if self.cluster || !SELF_CONTAINED.contains(&ty) {
+            return false;
+        }
+        let Some(ipam) = plugin.get("ipam") else {
+            return true;
+        };
+        let Some(ipam) = ipam.as_object() else {
+            return false;
+        };
+        if ipam.is_empty() {
+            return true;
+        }
+        let ipam_type = ipam.get("type").and_then(Value::as_str).unwrap_or_default();
+        let default_route = |r: &Value| {
+            matches!(
+                r.get("dst").and_then(Value::as_str),
+                Some("0.0.0.0/0" | "::/0" | "0.0.0.0/0.0.0.0")
+            )
+        };
+        let routes = ipam.get("routes").map(|r| r.as_array());
+        CONFIGURED_ROUTES.contains(&ipam_type)
+            && match routes {
+                None => true,
+                Some(Some(list)) => !list.iter().any(default_route),
+                Some(None) => false,
+            }
+    }
+}
+
 /// What the plan is built from.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
@@ -237,6 +285,103 @@ fn merge_cni_args(conf: &mut ConfList, extra: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_alongside_cluster_table() {
+        let att = |conf: Value, cluster: bool| Attachment {
+            network: "n".into(),
+            ifname: "net1".into(),
+            conf: ConfList::from_value(conf, "t", None).unwrap(),
+            runtime_config: Map::new(),
+            cluster,
+            cni_args: String::new(),
+            default_route: vec![],
+        };
+        let hl = json!({"type": "host-local", "subnet": "10.1.0.0/24"});
+        let rows: Vec<(&str, Value, bool, bool)> = vec![
+            (
+                "macvlan, host-local",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": hl}),
+                false,
+                true,
+            ),
+            (
+                "ipvlan, no ipam",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "ipvlan"}),
+                false,
+                true,
+            ),
+            (
+                "vlan, host-local",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "vlan", "ipam": hl}),
+                false,
+                true,
+            ),
+            (
+                "host-device, static",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "host-device", "ipam": {"type": "static", "addresses": []}}),
+                false,
+                true,
+            ),
+            (
+                "whereabouts, 10/8 route",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": {"type": "whereabouts", "routes": [{"dst": "10.0.0.0/8"}]}}),
+                false,
+                true,
+            ),
+            (
+                "the cluster network itself",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": hl}),
+                true,
+                false,
+            ),
+            (
+                "bridge: makes host-side links",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "bridge", "ipam": hl}),
+                false,
+                false,
+            ),
+            (
+                "unknown plugin",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "my-cni", "ipam": hl}),
+                false,
+                false,
+            ),
+            (
+                "chained tuning",
+                json!({"cniVersion": "1.0.0", "name": "a", "plugins": [{"type": "macvlan", "ipam": hl}, {"type": "tuning"}]}),
+                false,
+                false,
+            ),
+            (
+                "dhcp: routes from a server",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": {"type": "dhcp"}}),
+                false,
+                false,
+            ),
+            (
+                "default route in ipam v4",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": {"type": "host-local", "subnet": "10.1.0.0/24", "routes": [{"dst": "0.0.0.0/0"}]}}),
+                false,
+                false,
+            ),
+            (
+                "default route in ipam v6",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": {"type": "static", "routes": [{"dst": "::/0"}]}}),
+                false,
+                false,
+            ),
+            (
+                "routes not a list",
+                json!({"cniVersion": "1.0.0", "name": "a", "type": "macvlan", "ipam": {"type": "static", "routes": "x"}}),
+                false,
+                false,
+            ),
+        ];
+        for (name, conf, cluster, want) in rows {
+            assert_eq!(att(conf, cluster).runs_alongside_cluster(), want, "{name}");
+        }
+    }
     use serde_json::json;
 
     fn net(name: &str, caps: Value) -> Network {

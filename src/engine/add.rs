@@ -54,40 +54,40 @@ impl Engine<'_> {
             }
             Loaded::Corrupt(reason) => Some(reason),
         };
-        let (lock, PodPlan { plan, pod, session }, first_result, journaled) =
-            match (config_plan, resolved) {
-                (Some(config_plan), None) if corrupt.is_none() => {
-                    self.speculate(lock, config_plan)?
-                }
-                (_, resolved) => {
-                    let pp = match resolved {
-                        Some(pp) => pp,
-                        None => self.resolve_for_add(None)?,
-                    };
-                    let lock = match corrupt {
-                        Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
-                        None => lock,
-                    };
-                    (lock, pp, None, false)
-                }
-            };
+        let (lock, PodPlan { plan, pod, session }, done, journaled) = match (config_plan, resolved)
+        {
+            (Some(config_plan), None) if corrupt.is_none() => self.speculate(lock, config_plan)?,
+            (_, resolved) => {
+                let pp = match resolved {
+                    Some(pp) => pp,
+                    None => self.resolve_for_add(None)?,
+                };
+                let lock = match corrupt {
+                    Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
+                    None => lock,
+                };
+                (lock, pp, Vec::new(), false)
+            }
+        };
         let status = pod.as_ref().zip(session.as_ref());
-        self.run_plan(lock, &plan, first_result, journaled, status)
+        self.run_plan(lock, &plan, done, journaled, status)
     }
 
-    /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan,
-    /// and, when the speculation held, the cluster network's result and `true`: the whole plan
-    /// is then already journaled and fsynced.
+    /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan
+    /// and the results of the attachments already run (a prefix of the plan: none when the pod
+    /// overrides its default network), and whether the whole plan is already journaled and
+    /// fsynced.
     ///
     /// The journal names the cluster network before it runs (so a DEL after a crash finds it and
     /// reports a failed DEL for the runtime to retry); the delegate then runs on the calling
-    /// thread, which is already on a CPU, and the pod is resolved on a new one, which also
-    /// journals the whole plan while the cluster network is still running.
+    /// thread, which is already on a CPU. The new thread resolves the pod, journals the whole
+    /// plan, and runs the networks that follow the cluster network for as long as each
+    /// [runs alongside it](Attachment::runs_alongside_cluster), in order.
     fn speculate(
         &self,
         lock: JournalLock,
         config_plan: Vec<Attachment>,
-    ) -> Result<(JournalLock, PodPlan, Option<(Value, CniResult)>, bool), Error> {
+    ) -> Result<Speculated, Error> {
         let first = config_plan
             .first()
             .cloned()
@@ -105,22 +105,7 @@ impl Engine<'_> {
             return Err(e.into());
         }
         let (added, resolved) = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                let pp = self.resolve_for_add(Some(&config_plan))?;
-                // The plan starts with the cluster network already running: journal all of it
-                // now, durably, so nothing is left to write before the next delegate.
-                let journaled = (pp.plan.first() == Some(&first)).then(|| {
-                    let full = Record::new(
-                        &req.container_id,
-                        &req.netns,
-                        &req.ifname,
-                        &self.args,
-                        &pp.plan,
-                    );
-                    lock.write(&full).and_then(|()| lock.sync())
-                });
-                Ok((pp, journaled))
-            });
+            let h = s.spawn(|| self.resolve_and_run_alongside(&lock, &config_plan, &first));
             let inv = self.invocation(Command::Add, &req.netns, &first.ifname, &first.cni_args);
             let added = list::add(self.exec, &first.conf, &inv, &first.runtime_config);
             let resolved = h
@@ -128,68 +113,138 @@ impl Engine<'_> {
                 .unwrap_or_else(|_| Err(Error::Failed("pod resolution thread panicked".into())));
             (added, resolved)
         });
-        let one = std::slice::from_ref(&first);
-        match (added, resolved) {
-            (Err(f), _) => {
-                let primary = DelegateFailure {
-                    verb: Command::Add,
-                    network: first.network.clone(),
-                    ifname: first.ifname.clone(),
-                    plugin: f.plugin,
-                    source: f.source,
+        let cluster_failure = |f: list::PluginFailure| DelegateFailure {
+            verb: Command::Add,
+            network: first.network.clone(),
+            ifname: first.ifname.clone(),
+            plugin: f.plugin,
+            source: f.source,
+        };
+        let (pp, along) = match resolved {
+            Ok((pp, Some(along))) if along.journaled.is_ok() => (pp, along),
+            // Only the cluster network ran: undo it.
+            other => {
+                let one = std::slice::from_ref(&first);
+                let result = added.as_ref().ok().map(|(r, _)| r.clone());
+                let rollback = self.rollback(lock, &mut rec, one, &[result], 0);
+                let why = match (added, other) {
+                    (Err(f), _) => {
+                        return Err(Error::Add {
+                            primary: Box::new(cluster_failure(f)),
+                            rollback: Box::new(rollback),
+                        });
+                    }
+                    (Ok(_), Err(e)) => e,
+                    (
+                        Ok(_),
+                        Ok((
+                            _,
+                            Some(Alongside {
+                                journaled: Err(e), ..
+                            }),
+                        )),
+                    ) => e.into(),
+                    (Ok(_), Ok((pp, _))) => {
+                        // The pod overrides its default network: its plan runs from the start.
+                        tracing::info!(
+                            container_id = %req.container_id,
+                            "the pod overrides its default network: undid the cluster network started early"
+                        );
+                        if !rollback.failures.is_empty() {
+                            return Err(Error::Delegates(rollback.failures));
+                        }
+                        let lock = self.journal.lock(&req.container_id)?;
+                        return Ok((lock, pp, Vec::new(), false));
+                    }
                 };
-                let rollback = self.rollback(lock, &mut rec, one, &[None], 0);
-                Err(Error::Add {
-                    primary: Box::new(primary),
-                    rollback: Box::new(rollback),
-                })
-            }
-            (Ok((r, _)), Err(e)) => {
-                self.undo_speculation(lock, &mut rec, one, r, "after a failed resolution");
-                Err(e)
-            }
-            (Ok((r, _)), Ok((_, Some(Err(e))))) => {
-                self.undo_speculation(lock, &mut rec, one, r, "after a failed journal write");
-                Err(e.into())
-            }
-            (Ok(r), Ok((pp, Some(Ok(()))))) => Ok((lock, pp, Some(r), true)),
-            (Ok((r, _)), Ok((pp, None))) => {
-                tracing::info!(
-                    container_id = %req.container_id,
-                    "the pod overrides its default network: undoing the cluster network started early"
-                );
-                let (_, failures) = del_attachments(
-                    self.exec,
-                    &req.container_id,
-                    &req.netns,
-                    &[(first.clone(), Some(r))],
-                );
-                if !failures.is_empty() {
-                    return Err(Error::Delegates(failures));
+                if !rollback.failures.is_empty() || rollback.journal.is_some() {
+                    tracing::error!(%rollback, "undoing the cluster network started early");
                 }
-                Ok((lock, pp, None, false))
+                return Err(why);
             }
-        }
+        };
+        let Alongside { ran, failed, .. } = along;
+        // Everything started is rolled back on a failure: the cluster network, the networks
+        // that ran alongside it, and the one that failed.
+        let upto = ran.len() + usize::from(failed.is_some());
+        let (cluster_result, primary) = match (added, failed) {
+            (Ok(r), None) => {
+                let done = std::iter::once(r).chain(ran).collect();
+                return Ok((lock, pp, done, true));
+            }
+            (Ok((r, _)), Some(f)) => (Some(r), f),
+            (Err(f), _) => (None, cluster_failure(f)),
+        };
+        let plan = &pp.plan;
+        let results: Vec<Option<Value>> = std::iter::once(cluster_result)
+            .chain(ran.into_iter().map(|(r, _)| Some(r)))
+            .chain(std::iter::repeat(None))
+            .take(plan.len())
+            .collect();
+        let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
+        let rollback = self.rollback(lock, &mut rec, plan, &results, upto);
+        Err(Error::Add {
+            primary: Box::new(primary),
+            rollback: Box::new(rollback),
+        })
     }
 
-    /// Rolls back the speculatively added cluster network; a rollback that fails is logged (the
-    /// journal keeps it for DEL) and the caller reports the error that made it necessary.
-    fn undo_speculation(
+    /// The speculation's second thread: resolves the pod; when its plan starts with the
+    /// cluster network already running, journals (and fsyncs) the whole plan and runs the
+    /// attachments that can run alongside it.
+    fn resolve_and_run_alongside(
         &self,
-        lock: JournalLock,
-        rec: &mut Record,
-        one: &[Attachment],
-        result: Value,
-        why: &str,
-    ) {
-        let rollback = self.rollback(lock, rec, one, &[Some(result)], 0);
-        if !rollback.failures.is_empty() || rollback.journal.is_some() {
-            tracing::error!(%rollback, "undoing the cluster network {why}");
+        lock: &JournalLock,
+        config_plan: &[Attachment],
+        first: &Attachment,
+    ) -> Result<(PodPlan, Option<Alongside>), Error> {
+        let pp = self.resolve_for_add(Some(config_plan))?;
+        if pp.plan.first() != Some(first) {
+            return Ok((pp, None));
         }
+        let req = self.req;
+        let full = Record::new(
+            &req.container_id,
+            &req.netns,
+            &req.ifname,
+            &self.args,
+            &pp.plan,
+        );
+        let journaled = lock.write(&full).and_then(|()| lock.sync());
+        let (mut ran, mut failed) = (Vec::new(), None);
+        if journaled.is_ok() {
+            for a in pp.plan[1..]
+                .iter()
+                .take_while(|a| a.runs_alongside_cluster())
+            {
+                let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
+                match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {
+                    Ok(r) => ran.push(r),
+                    Err(f) => {
+                        failed = Some(DelegateFailure {
+                            verb: Command::Add,
+                            network: a.network.clone(),
+                            ifname: a.ifname.clone(),
+                            plugin: f.plugin,
+                            source: f.source,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((
+            pp,
+            Some(Alongside {
+                journaled,
+                ran,
+                failed,
+            }),
+        ))
     }
 
     /// Journals the plan (unless `journaled`: already written and fsynced), runs every
-    /// attachment not yet run, writes network-status, and returns the cluster network's result
+    /// attachment after those already `done`, writes network-status, and returns the cluster network's result
     /// in the runtime's version.
     ///
     /// Durability: the plan (every attachment that may exist) is fsynced before ADD answers,
@@ -201,7 +256,7 @@ impl Engine<'_> {
         &self,
         lock: JournalLock,
         plan: &[Attachment],
-        first_result: Option<(Value, CniResult)>,
+        done: Vec<(Value, CniResult)>,
         journaled: bool,
         status: Option<(&crate::k8s::pod::PodRef, &crate::k8s::session::Session)>,
     ) -> Result<Value, Error> {
@@ -210,11 +265,11 @@ impl Engine<'_> {
         // Each result as the delegate printed it (journal, prevResult on DEL) and parsed once.
         let mut results: Vec<Option<Value>> = vec![None; plan.len()];
         let mut parsed: Vec<Option<CniResult>> = vec![None; plan.len()];
-        let start = usize::from(first_result.is_some());
-        if let Some((r, p)) = first_result {
-            rec.attachments[0].result = Some(r.clone());
-            results[0] = Some(r);
-            parsed[0] = Some(p);
+        let start = done.len();
+        for (i, (r, p)) in done.into_iter().enumerate() {
+            rec.attachments[i].result = Some(r.clone());
+            results[i] = Some(r);
+            parsed[i] = Some(p);
         }
         let last = plan.len() - 1;
         // With delegates left to run, the plan is journaled before the first of them; with none
@@ -222,7 +277,7 @@ impl Engine<'_> {
         let remaining = start <= last && !journaled;
         if remaining && let Err(e) = lock.write(&rec) {
             if start > 0 {
-                self.rollback(lock, &mut rec, plan, &results, 0);
+                self.rollback(lock, &mut rec, plan, &results, start - 1);
             } else {
                 abandon(lock);
             }
@@ -480,6 +535,20 @@ impl Engine<'_> {
             journal,
         }
     }
+}
+
+/// What the speculative start left: the lock, the resolved plan, the results of the plan's
+/// first attachments (already run), and whether the whole plan is journaled and fsynced.
+type Speculated = (JournalLock, PodPlan, Vec<(Value, CniResult)>, bool);
+
+/// What the resolution thread did besides resolving.
+struct Alongside {
+    /// Writing and fsyncing the whole plan (nothing else ran when this failed).
+    journaled: Result<(), crate::journal::JournalError>,
+    /// Results of the attachments run after the cluster network, in plan order.
+    ran: Vec<(Value, CniResult)>,
+    /// The attachment after the last in `ran`, when it failed.
+    failed: Option<DelegateFailure>,
 }
 
 /// Where an ADD stopped and why; the index is the last attachment to roll back.
