@@ -69,7 +69,9 @@ impl Attachment {
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if self.cluster || !SELF_CONTAINED.contains(&ty) {
+        // `linkInContainer`: the master is an interface in the pod, maybe one still being made.
+        let in_pod = plugin.get("linkInContainer").and_then(Value::as_bool) == Some(true);
+        if self.cluster || in_pod || !SELF_CONTAINED.contains(&ty) {
             return false;
         }
         let Some(ipam) = plugin.get("ipam") else {

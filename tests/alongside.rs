@@ -1,7 +1,7 @@
 //! Networks that run alongside the cluster network: a NAD whose only plugin makes its own
 //! interface (macvlan, ipvlan, vlan, host-device) with config-routed IPAM runs while the cluster
 //! network's delegate is still running; anything else waits for it. A failure on either side
-//! rolls back everything that started.
+//! rolls back everything that started. `sequentialDelegates: true` keeps Multus's strict order.
 //!
 //! The cluster network here is a script that watches for the NAD network's host-local lease
 //! while it runs: seeing it proves the two overlapped; not seeing it within a second proves the
@@ -170,5 +170,28 @@ fn a_failed_network_alongside_rolls_back_the_cluster_network() {
         Vec::<String>::new(),
         "eth0 is rolled back"
     );
+    c.env.assert_nothing_left();
+}
+
+#[test]
+fn sequential_delegates_keeps_multus_order() {
+    let c = Cluster::new("alsq", 154);
+    c.put_nad("default", "fast", Some(&c.macvlan(1)));
+    let pod = Pod::new("default", "strict");
+    c.put_pod(&pod, &[(NETWORKS, "fast")]);
+    let netns = c.env.add_pod();
+    let id = format!("c{}", c.env.uid);
+    let mut conf = watching_cluster(&c, "fast", 100, Ends::Ok);
+    conf["sequentialDelegates"] = json!(true);
+
+    c.cni("ADD", &id, &netns, &pod, &conf).ok();
+
+    assert_eq!(
+        seen(&c),
+        "none",
+        "with sequentialDelegates net1 starts after the cluster network"
+    );
+    assert!(c.ifnames(&netns).contains(&"net1".to_string()));
+    c.cni("DEL", &id, &netns, &pod, &conf).ok();
     c.env.assert_nothing_left();
 }
