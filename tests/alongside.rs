@@ -21,7 +21,8 @@ enum Ends {
 
 /// Writes the watching cluster network `watcher` and returns plexus's config using it. The
 /// plugin waits up to `polls` x 10 ms for a lease of network `nad`, records `saw` or `none`
-/// in `<dir>/seen`, then answers (or fails) its ADD; any other command succeeds at once.
+/// in `<dir>/seen`, then answers (or fails) its ADD; any other command touches
+/// `<dir>/cluster-del` and succeeds.
 fn watching_cluster(c: &Cluster, nad: &str, polls: u32, ends: Ends) -> Value {
     let leases = c.env.ipam_dir().join(nad);
     let seen = c.env.dir.join("seen");
@@ -37,7 +38,7 @@ fn watching_cluster(c: &Cluster, nad: &str, polls: u32, ends: Ends) -> Value {
     c.env.write_plugin(
         "px-watcher",
         &format!(
-            r#"[ "$CNI_COMMAND" = ADD ] || exit 0
+            r#"[ "$CNI_COMMAND" = ADD ] || {{ touch '{dir}/cluster-del'; exit 0; }}
 cat >/dev/null
 i=0
 while [ $i -lt {polls} ]; do
@@ -48,6 +49,7 @@ done
 {answer}"#,
             leases = leases.display(),
             seen = seen.display(),
+            dir = c.env.dir.display(),
         ),
     );
     let path = write_conf(
@@ -193,5 +195,56 @@ fn sequential_delegates_keeps_multus_order() {
     );
     assert!(c.ifnames(&netns).contains(&"net1".to_string()));
     c.cni("DEL", &id, &netns, &pod, &conf).ok();
+    c.env.assert_nothing_left();
+}
+
+#[test]
+fn del_runs_them_alongside_too() {
+    // A stand-in "macvlan" (self-contained by type) whose DEL waits for the cluster network's
+    // DEL to start: reverse order alone would make it wait in vain.
+    let c = Cluster::new("alde", 155);
+    let mark = c.env.dir.join("cluster-del");
+    let seen_del = c.env.dir.join("seen-del");
+    c.env.write_plugin(
+        "macvlan",
+        &format!(
+            r#"cat >/dev/null
+if [ "$CNI_COMMAND" = ADD ]; then
+  printf '{{"cniVersion":"1.0.0","interfaces":[{{"name":"%s"}}],"ips":[]}}' "$CNI_IFNAME"
+  exit 0
+fi
+i=0
+while [ $i -lt 1000 ]; do
+  if [ -e '{mark}' ]; then echo saw > '{seen}'; break; fi
+  sleep 0.01; i=$((i+1))
+done
+[ -e '{seen}' ] || echo none > '{seen}'"#,
+            mark = mark.display(),
+            seen = seen_del.display(),
+        ),
+    );
+    c.put_nad(
+        "default",
+        "stand-in",
+        Some(&json!({"cniVersion": "1.0.0", "type": "macvlan", "master": c.env.master})),
+    );
+    let pod = Pod::new("default", "twin");
+    c.put_pod(&pod, &[(NETWORKS, "stand-in")]);
+    let netns = c.env.add_pod();
+    let id = format!("c{}", c.env.uid);
+    let mut conf = watching_cluster(&c, "stand-in", 0, Ends::Ok);
+    conf["builtinDelegates"] = json!(false);
+    c.cni("ADD", &id, &netns, &pod, &conf).ok();
+
+    c.cni("DEL", &id, &netns, &pod, &conf).ok();
+
+    assert_eq!(
+        std::fs::read_to_string(&seen_del)
+            .unwrap_or_default()
+            .trim(),
+        "saw",
+        "net1's DEL ran while the cluster network's DEL did\n{}",
+        c.env.log()
+    );
     c.env.assert_nothing_left();
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::record::Record;
 use super::resolve::PodPlan;
-use super::{Engine, Loaded, del_attachments, quarantine, read_record};
+use super::{Engine, Loaded, quarantine, read_record};
 use crate::cni::env::Command;
 use crate::cni::result::CniResult;
 use crate::delegate::list;
@@ -478,7 +478,7 @@ impl Engine<'_> {
             container_id = %self.req.container_id,
             "finishing the rollback of an earlier failed ADD"
         );
-        let (_, failures) = del_attachments(self.exec, &rec.container_id, &rec.netns, atts);
+        let (_, failures) = self.del_attachments(&rec.container_id, &rec.netns, atts);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }
@@ -494,8 +494,7 @@ impl Engine<'_> {
         reason: &str,
     ) -> Result<JournalLock, Error> {
         let atts: Vec<_> = plan.iter().cloned().map(|a| (a, None)).collect();
-        let (_, failures) =
-            del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
+        let (_, failures) = self.del_attachments(&self.req.container_id, &self.req.netns, &atts);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }
@@ -519,7 +518,7 @@ impl Engine<'_> {
             .zip(results.iter().cloned())
             .collect();
         let (cleaned, failures) =
-            del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
+            self.del_attachments(&self.req.container_id, &self.req.netns, &atts);
         let cleaned_names = cleaned.iter().map(|&i| plan[i].ifname.clone()).collect();
         let journal = if failures.is_empty() {
             lock.remove().err().map(|e| e.to_string())

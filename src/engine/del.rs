@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::record::Record;
-use super::{Engine, Loaded, del_attachments, quarantine, read_record};
+use super::{Engine, Loaded, quarantine, read_record};
 use crate::error::Error;
 use crate::plan::Attachment;
 
@@ -57,7 +57,7 @@ impl Engine<'_> {
             }
         };
         let (cleaned, failures) =
-            del_attachments(self.exec, &self.req.container_id, &self.req.netns, &atts);
+            self.del_attachments(&self.req.container_id, &self.req.netns, &atts);
         if rec.is_none() && corrupt.is_none() && !failures.is_empty() {
             // Nothing was recorded for this container: the DEL of what the configuration gives
             // it was a courtesy (a sandbox from before plexus, or a second DEL). Report, but do

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Engine, Loaded, del_attachments, quarantine, read_record};
+use super::{Engine, Loaded, quarantine, read_record};
 use crate::cni::env::Command;
 use crate::delegate::list;
 use crate::error::{DelegateFailure, Error};
@@ -54,7 +54,7 @@ impl Engine<'_> {
                 continue;
             }
             tracing::info!(container_id = %id, "GC: releasing attachments of a container the runtime no longer lists");
-            let (cleaned, fails) = del_attachments(self.exec, &id, &rec.netns, &atts);
+            let (cleaned, fails) = self.del_attachments(&id, &rec.netns, &atts);
             if fails.is_empty() {
                 if let Err(e) = lock.remove() {
                     other_errors.push(e.to_string());
@@ -105,7 +105,7 @@ impl Engine<'_> {
     ) -> Result<(), Error> {
         let plan = self.plan_from_config()?;
         let atts: Vec<_> = plan.into_iter().map(|a| (a, None)).collect();
-        let (_, failures) = del_attachments(self.exec, id, "", &atts);
+        let (_, failures) = self.del_attachments(id, "", &atts);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }

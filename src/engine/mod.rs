@@ -64,17 +64,19 @@ impl<'a> Engine<'a> {
     }
 }
 
-/// DELs the given attachments in reverse order, going on past failures. Returns the indexes
-/// (into `atts`) that were removed cleanly and the failures.
-fn del_attachments(
+/// DELs `atts` in reverse plan order, collecting every failure; returns the indices that were
+/// cleaned. The networks that may run alongside the cluster network on ADD (the self-contained
+/// ones right after it, unless `sequential`) are DELeted alongside its DEL too, after every
+/// network that follows them.
+fn del_in_reverse(
     exec: &dyn Executor,
     container_id: &str,
     netns: &str,
     atts: &[(Attachment, Option<Value>)],
+    sequential: bool,
 ) -> (Vec<usize>, Vec<DelegateFailure>) {
-    let mut cleaned = Vec::new();
-    let mut failures = Vec::new();
-    for (i, (a, cached)) in atts.iter().enumerate().rev() {
+    let del = |i: usize| -> Vec<DelegateFailure> {
+        let (a, cached) = &atts[i];
         let inv = Invocation {
             command: Command::Del,
             container_id,
@@ -82,19 +84,84 @@ fn del_attachments(
             ifname: &a.ifname,
             args: &a.cni_args,
         };
-        let errs = list::del(exec, &a.conf, &inv, &a.runtime_config, cached.as_ref());
+        list::del(exec, &a.conf, &inv, &a.runtime_config, cached.as_ref())
+            .into_iter()
+            .map(|f| DelegateFailure {
+                verb: Command::Del,
+                network: a.network.clone(),
+                ifname: a.ifname.clone(),
+                plugin: f.plugin,
+                source: f.source,
+            })
+            .collect()
+    };
+    let alongside = match atts.split_first() {
+        Some(((first, _), rest)) if first.cluster && !sequential => rest
+            .iter()
+            .take_while(|(a, _)| a.runs_alongside_cluster())
+            .count(),
+        _ => 0,
+    };
+    let mut cleaned = Vec::new();
+    let mut failures = Vec::new();
+    let mut record = |i: usize, errs: Vec<DelegateFailure>| {
         if errs.is_empty() {
             cleaned.push(i);
         }
-        failures.extend(errs.into_iter().map(|f| DelegateFailure {
-            verb: Command::Del,
-            network: a.network.clone(),
-            ifname: a.ifname.clone(),
-            plugin: f.plugin,
-            source: f.source,
-        }));
+        failures.extend(errs);
+    };
+    for i in (alongside + 1..atts.len()).rev() {
+        record(i, del(i));
+    }
+    if alongside == 0 {
+        if !atts.is_empty() {
+            record(0, del(0));
+        }
+    } else {
+        let (side, cluster) = std::thread::scope(|s| {
+            let h = s.spawn(|| {
+                (1..=alongside)
+                    .rev()
+                    .map(|i| (i, del(i)))
+                    .collect::<Vec<_>>()
+            });
+            let cluster = del(0);
+            (h.join(), cluster)
+        });
+        for (i, errs) in side.unwrap_or_else(|_| {
+            (1..=alongside)
+                .rev()
+                .map(|i| {
+                    let (a, _) = &atts[i];
+                    let f = DelegateFailure {
+                        verb: Command::Del,
+                        network: a.network.clone(),
+                        ifname: a.ifname.clone(),
+                        plugin: a.conf.types(),
+                        source: crate::delegate::DelegateError::Spawn("DEL thread panicked".into()),
+                    };
+                    (i, vec![f])
+                })
+                .collect()
+        }) {
+            record(i, errs);
+        }
+        record(0, cluster);
     }
     (cleaned, failures)
+}
+
+impl Engine<'_> {
+    /// [`del_in_reverse`] with this engine's executor and `sequentialDelegates`.
+    fn del_attachments(
+        &self,
+        container_id: &str,
+        netns: &str,
+        atts: &[(Attachment, Option<Value>)],
+    ) -> (Vec<usize>, Vec<DelegateFailure>) {
+        let sequential = self.cfg.sequential_delegates;
+        del_in_reverse(self.exec, container_id, netns, atts, sequential)
+    }
 }
 
 /// What the journal holds for a container.

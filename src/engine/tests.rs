@@ -65,14 +65,23 @@ impl Drop for Case {
     }
 }
 
+/// bridge (cluster), macvlan, ipvlan, in Multus's strict order (`sequentialDelegates`), so call
+/// orders are exact.
 fn case(tag: &str) -> Case {
+    case_with(tag, &["bridge", "macvlan", "ipvlan"], true)
+}
+
+fn case_with(tag: &str, types: &[&str], sequential: bool) -> Case {
     let dir = std::env::temp_dir().join(format!("plexus-engine-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let conf = |name: &str, ty: &str| json!({"cniVersion":"1.0.0","name":name,"type":ty});
+    let delegates: Vec<Value> = types
+        .iter()
+        .enumerate()
+        .map(|(i, ty)| json!({"cniVersion":"1.0.0","name":format!("n{i}"),"type":ty}))
+        .collect();
     let cfg = Config::parse(
         json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus","cniDir":dir.join("j"),
-            "logToStderr":false,
-            "delegates":[conf("cluster","bridge"),conf("a","macvlan"),conf("b","ipvlan")]})
+            "logToStderr":false,"sequentialDelegates":sequential,"delegates":delegates})
         .to_string()
         .as_bytes(),
     )
@@ -129,6 +138,34 @@ fn add_runs_in_order_and_del_in_reverse() {
         );
         assert!(journal_files(&c).is_empty(), "{name}");
     }
+}
+
+#[test]
+fn self_contained_networks_are_deleted_alongside_the_cluster_network() {
+    // net1 and net2 (macvlan, ipvlan: self-contained) follow the cluster network; net3 (ptp)
+    // does not run alongside it, so it goes first and alone.
+    let c = case_with("along", &["bridge", "macvlan", "ipvlan", "ptp"], false);
+    let fake = Fake::default();
+    Engine::new(&c.cfg, &req(Command::Add, "IgnoreUnknown=1"), &fake)
+        .add()
+        .unwrap();
+    fake.take();
+    Engine::new(&c.cfg, &req(Command::Del, "IgnoreUnknown=1"), &fake)
+        .del()
+        .unwrap();
+    let calls = fake.take();
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert_eq!(
+        calls[0], "DEL net3 ptp",
+        "the rest waits for net3: {calls:?}"
+    );
+    let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
+    assert!(
+        at("DEL net2 ipvlan") < at("DEL net1 macvlan"),
+        "reverse order among those alongside: {calls:?}"
+    );
+    assert!(calls.contains(&"DEL eth0 bridge".to_string()), "{calls:?}");
+    assert!(journal_files(&c).is_empty());
 }
 
 #[test]
