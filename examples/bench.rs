@@ -7,9 +7,10 @@
 //! pod namespace per contestant, ADDs, checks `eth0` and `net1` have addresses, DELs, checks
 //! nothing is left; contestants take turns (rotating order) so noise hits all alike:
 //! (a) the delegates called directly, as libcni would; (b) plexus thin, annotations from a GET;
-//! (c) plexus with the annotations in `runtimeConfig`; (d, on unless `--no-builtin`) plexus using its
-//! built-in delegates. Then: plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra
-//! networks, 10 vs 1000 NADs in the namespace. Prints markdown, writes JSON.
+//! (c) plexus with the annotations in `runtimeConfig`; (d, on unless `--no-builtin`) plexus using
+//! its built-in delegates; (e) plexus thin in Multus's strict order (`sequentialDelegates`). Then:
+//! plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra networks, 10 vs 1000 NADs in the
+//! namespace. Prints markdown, writes JSON.
 //!
 //! Usage: `bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N]`
 #![allow(unsafe_code)] // wait4, waitid, ptrace, kill, signal: std exposes none of them
@@ -335,6 +336,7 @@ fn measure(
     if args.builtin {
         main.push((Who::Builtin, node.put_pod("bench", "pod-d", &one)));
     }
+    main.push((Who::Sequential, node.put_pod("bench", "pod-e", &one)));
     let par: Vec<Pod> = (0..PARALLEL)
         .map(|i| node.put_pod("bench", &format!("par-{i}"), &one))
         .collect();

@@ -23,6 +23,9 @@ pub enum Who {
     Annotations,
     /// (d) plexus thin with `builtinDelegates: true`.
     Builtin,
+    /// (e) plexus thin in Multus's strict order (`sequentialDelegates: true`): what (b) gains by
+    /// running the NAD network alongside the cluster network.
+    Sequential,
 }
 
 impl Who {
@@ -32,6 +35,7 @@ impl Who {
             Who::Thin => "thin",
             Who::Annotations => "annotations",
             Who::Builtin => "builtin",
+            Who::Sequential => "sequential",
         }
     }
 
@@ -41,6 +45,7 @@ impl Who {
             Who::Thin => "(b) plexus thin (GET pod)",
             Who::Annotations => "(c) plexus, annotations in runtimeConfig",
             Who::Builtin => "(d) plexus thin, builtinDelegates",
+            Who::Sequential => "(e) plexus thin, sequentialDelegates (Multus order)",
         }
     }
 }
@@ -239,6 +244,7 @@ fn prepare_add(
         pod,
         who == Who::Annotations,
         who == Who::Builtin,
+        who == Who::Sequential,
         px.debug_log.as_deref(),
     );
     let e = env("ADD", &id, &netns, "eth0", pod);

@@ -235,6 +235,7 @@ impl Node {
         pod: &Pod,
         annotations_in_runtime_config: bool,
         builtin: bool,
+        sequential: bool,
         debug_log: Option<&Path>,
     ) -> Value {
         let mut c = json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus",
@@ -248,6 +249,10 @@ impl Node {
         }
         // (b) and (c) exec the reference plugins like the floor does; (d) runs macvlan in process.
         c["builtinDelegates"] = Value::Bool(builtin);
+        // (e) keeps Multus's strict order instead of running the NAD alongside the cluster network.
+        if sequential {
+            c["sequentialDelegates"] = Value::Bool(true);
+        }
         if let Some(p) = debug_log {
             c["logFile"] = json!(p);
             c["logLevel"] = json!("debug");
