@@ -114,3 +114,42 @@ fn killed_inside_cluster_conflist_then_del_cleans_up() {
     env.plexus("DEL", &id, Some(&pod), &cfg).ok();
     env.assert_nothing_left();
 }
+
+#[test]
+fn killed_while_a_network_alongside_the_cluster_network_blocks_then_del_cleans_up() {
+    // A stand-in "macvlan" (self-contained by its type, so it runs alongside the cluster
+    // network) blocks in ADD; the whole plan was journaled before it started.
+    let env = TestEnv::new("ckal", 33);
+    let pod = env.add_pod();
+    let marker = env.dir.join("block.pid");
+    scripted_plugin(
+        &env,
+        "macvlan",
+        &format!("echo $$ > '{}'; exec sleep 60", marker.display()),
+    );
+    conf::write_conf(
+        &env,
+        "30-side.conf",
+        &json!({"cniVersion": "1.0.0", "name": "side", "type": "macvlan"}),
+    );
+    let mut cfg = conf::plexus_base(&env, "1.0.0");
+    let cluster = conf::cluster_conflist(&env);
+    cfg["clusterNetwork"] = json!(conf::write_conf(&env, "10-cluster.conflist", &cluster));
+    cfg["defaultNetworks"] = json!(["side"]);
+    cfg["binDir"] = json!(env.bin_dir());
+    cfg["builtinDelegates"] = json!(false);
+    let id = add_and_kill(&env, &pod, &cfg);
+    let journal = std::fs::read_to_string(env.journal_dir().join(format!("{id}.json"))).unwrap();
+    assert!(
+        journal.contains("\"side\""),
+        "the journal names the network in flight: {journal}"
+    );
+
+    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.assert_nothing_left();
+    assert!(
+        env.calls().contains(&"DEL net1 macvlan".to_string()),
+        "the attachment in flight at the crash gets its DEL too: {:?}",
+        env.calls()
+    );
+}
