@@ -198,8 +198,23 @@ impl Config {
                 "the config must be a JSON object".into(),
             ));
         }
-        let r: Raw =
-            serde_json::from_value(raw.clone()).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let r: Raw = serde_json::from_value(raw.clone()).map_err(|e| {
+            // serde says what is wrong but not where: find the key that fails on its own.
+            let bad = raw.as_object().and_then(|o| {
+                o.iter().map(|(k, _)| k).find(|k| {
+                    let one: serde_json::Map<String, Value> = o
+                        .iter()
+                        .filter(|(x, _)| x == k)
+                        .map(|(x, v)| (x.clone(), v.clone()))
+                        .collect();
+                    serde_json::from_value::<Raw>(Value::Object(one)).is_err()
+                })
+            });
+            match bad {
+                Some(k) => ConfigError::Invalid(format!("{k}: {e}")),
+                None => ConfigError::Invalid(e.to_string()),
+            }
+        })?;
         let cni_version = r.cni_version.unwrap_or_default();
         if Version::parse_supported(&cni_version).is_none() {
             return Err(ConfigError::Version(cni_version));

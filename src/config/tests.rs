@@ -46,9 +46,19 @@ fn parse_table() {
             Ok(()),
         ),
         (
-            "wrong shape",
+            "wrong shape names the key",
             r#"{"cniVersion":"1.0.0","defaultNetworks":"x"}"#,
-            Err("plexus config"),
+            Err("defaultNetworks: invalid type"),
+        ),
+        (
+            "wrong type names the key",
+            r#"{"cniVersion":"1.0.0","name":"p","sequentialDelegates":"yes"}"#,
+            Err("sequentialDelegates: invalid type: string \"yes\", expected a boolean"),
+        ),
+        (
+            "wrong type under an alias names the alias",
+            r#"{"cniVersion":"1.0.0","clusterNetworkNamespace":7}"#,
+            Err("clusterNetworkNamespace: invalid type"),
         ),
     ];
     for (name, input, want) in rows {
