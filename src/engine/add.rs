@@ -114,13 +114,7 @@ impl Engine<'_> {
                 .unwrap_or_else(|_| Err(Error::Failed("pod resolution thread panicked".into())));
             (added, resolved)
         });
-        let cluster_failure = |f: list::PluginFailure| DelegateFailure {
-            verb: Command::Add,
-            network: first.network.clone(),
-            ifname: first.ifname.clone(),
-            plugin: f.plugin,
-            source: f.source,
-        };
+        let cluster_failure = |f| add_failure(&first, f);
         let (pp, along) = match resolved {
             Ok((pp, Some(along))) if along.journaled.is_ok() => (pp, along),
             // Only the cluster network ran: undo it.
@@ -222,13 +216,7 @@ impl Engine<'_> {
                 match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {
                     Ok(r) => ran.push(r),
                     Err(f) => {
-                        failed = Some(DelegateFailure {
-                            verb: Command::Add,
-                            network: a.network.clone(),
-                            ifname: a.ifname.clone(),
-                            plugin: f.plugin,
-                            source: f.source,
-                        });
+                        failed = Some(add_failure(a, f));
                         break;
                     }
                 }
@@ -367,16 +355,8 @@ impl Engine<'_> {
         let last = plan.len() - 1;
         for (i, a) in plan.iter().enumerate().skip(start) {
             let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
-            let (res, p) = list::add(self.exec, &a.conf, &inv, &a.runtime_config).map_err(|f| {
-                let primary = DelegateFailure {
-                    verb: Command::Add,
-                    network: a.network.clone(),
-                    ifname: a.ifname.clone(),
-                    plugin: f.plugin,
-                    source: f.source,
-                };
-                Stop::Delegate(Box::new(primary), i)
-            })?;
+            let (res, p) = list::add(self.exec, &a.conf, &inv, &a.runtime_config)
+                .map_err(|f| Stop::Delegate(Box::new(add_failure(a, f)), i))?;
             rec.attachments[i].result = Some(res.clone());
             results[i] = Some(res);
             parsed[i] = Some(p);
@@ -556,6 +536,17 @@ enum Stop {
     Delegate(Box<DelegateFailure>, usize),
     Status(crate::k8s::client::ApiError, usize),
     Other(Error, usize),
+}
+
+/// A failed ADD of attachment `a`, named by network, interface and plugin.
+fn add_failure(a: &Attachment, f: list::PluginFailure) -> DelegateFailure {
+    DelegateFailure {
+        verb: Command::Add,
+        network: a.network.clone(),
+        ifname: a.ifname.clone(),
+        plugin: f.plugin,
+        source: f.source,
+    }
 }
 
 /// Nothing of this ADD ran: removes the lock file (and a journal whose attachments were
