@@ -7,6 +7,7 @@ mod del;
 mod gc;
 pub mod record;
 mod resolve;
+mod speculate;
 mod status;
 #[cfg(test)]
 mod tests;
