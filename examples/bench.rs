@@ -8,7 +8,7 @@
 //! nothing is left; contestants take turns (rotating order) so noise hits all alike:
 //! (a) the delegates called directly, as libcni would; (b) plexus thin, annotations from a GET;
 //! (c) plexus with the annotations in `runtimeConfig`; (d, on unless `--no-builtin`) plexus using
-//! its built-in delegates; (e) plexus thin in Multus's strict order (`sequentialDelegates`). Then:
+//! its built-in delegates; (e) plexus thin with `alongsideClusterNetwork`. Then:
 //! plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra networks, 10 vs 1000 NADs in the
 //! namespace. Prints markdown, writes JSON.
 //!
@@ -336,7 +336,7 @@ fn measure(
     if args.builtin {
         main.push((Who::Builtin, node.put_pod("bench", "pod-d", &one)));
     }
-    main.push((Who::Sequential, node.put_pod("bench", "pod-e", &one)));
+    main.push((Who::Alongside, node.put_pod("bench", "pod-e", &one)));
     let par: Vec<Pod> = (0..PARALLEL)
         .map(|i| node.put_pod("bench", &format!("par-{i}"), &one))
         .collect();

@@ -81,7 +81,7 @@ struct Raw {
     strict_capabilities: Option<bool>,
     added_interface_events: Option<bool>,
     builtin_delegates: Option<bool>,
-    sequential_delegates: Option<bool>,
+    alongside_cluster_network: Option<bool>,
     device_checkpoint_file: Option<String>,
 }
 
@@ -175,10 +175,10 @@ pub struct Config {
     /// `builtinDelegates`: run macvlan, ipvlan and vlan in process (default true); a config
     /// with a field the built-in does not know still runs the plugin binary.
     pub builtin_delegates: bool,
-    /// `sequentialDelegates`: run every network strictly after the one before it, as Multus
-    /// does (default false: NAD networks that make only their own interface run alongside the
-    /// cluster network).
-    pub sequential_delegates: bool,
+    /// `alongsideClusterNetwork`: start the NAD networks that make only their own interface
+    /// while the cluster network's delegate is still running, and DEL them alongside it
+    /// (default false: every network strictly after the one before it, as Multus does).
+    pub alongside_cluster_network: bool,
     /// `deviceCheckpointFile`: the kubelet's device-plugin checkpoint, read for NADs with a
     /// `k8s.v1.cni.cncf.io/resourceName`.
     pub device_checkpoint_file: PathBuf,
@@ -271,7 +271,7 @@ impl Config {
             strict_capabilities: r.strict_capabilities.unwrap_or(false),
             added_interface_events: r.added_interface_events.unwrap_or(false),
             builtin_delegates: r.builtin_delegates.unwrap_or(true),
-            sequential_delegates: r.sequential_delegates.unwrap_or(false),
+            alongside_cluster_network: r.alongside_cluster_network.unwrap_or(false),
             device_checkpoint_file: path(
                 r.device_checkpoint_file,
                 crate::k8s::devices::DEFAULT_CHECKPOINT,

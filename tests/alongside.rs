@@ -1,7 +1,7 @@
-//! Networks that run alongside the cluster network: a NAD whose only plugin makes its own
-//! interface (macvlan, ipvlan, vlan, host-device) with config-routed IPAM runs while the cluster
-//! network's delegate is still running; anything else waits for it. A failure on either side
-//! rolls back everything that started. `sequentialDelegates: true` keeps Multus's strict order.
+//! `alongsideClusterNetwork: true`: a NAD whose only plugin makes its own interface (macvlan,
+//! ipvlan, vlan, host-device) with config-routed IPAM runs while the cluster network's delegate is
+//! still running; anything else waits for it. A failure on either side rolls back everything that
+//! started. Without the key, Multus's strict order holds.
 //!
 //! The cluster network here is a script that watches for the NAD network's host-local lease
 //! while it runs: seeing it proves the two overlapped; not seeing it within a second proves the
@@ -60,6 +60,7 @@ done
     let mut conf = c.conf();
     conf["clusterNetwork"] = json!(path);
     conf["binDir"] = json!(c.env.bin_dir());
+    conf["alongsideClusterNetwork"] = json!(true);
     conf
 }
 
@@ -160,7 +161,9 @@ fn a_failed_network_alongside_rolls_back_the_cluster_network() {
     let netns = c.env.add_pod();
     let id = format!("c{}", c.env.uid);
 
-    let out = c.cni("ADD", &id, &netns, &pod, &c.conf());
+    let mut conf = c.conf();
+    conf["alongsideClusterNetwork"] = json!(true);
+    let out = c.cni("ADD", &id, &netns, &pod, &conf);
 
     let (_, msg) = out.err();
     assert!(
@@ -176,7 +179,7 @@ fn a_failed_network_alongside_rolls_back_the_cluster_network() {
 }
 
 #[test]
-fn sequential_delegates_keeps_multus_order() {
+fn by_default_every_network_waits_for_the_one_before_it() {
     let c = Cluster::new("alsq", 154);
     c.put_nad("default", "fast", Some(&c.macvlan(1)));
     let pod = Pod::new("default", "strict");
@@ -184,14 +187,16 @@ fn sequential_delegates_keeps_multus_order() {
     let netns = c.env.add_pod();
     let id = format!("c{}", c.env.uid);
     let mut conf = watching_cluster(&c, "fast", 100, Ends::Ok);
-    conf["sequentialDelegates"] = json!(true);
+    conf.as_object_mut()
+        .unwrap()
+        .remove("alongsideClusterNetwork");
 
     c.cni("ADD", &id, &netns, &pod, &conf).ok();
 
     assert_eq!(
         seen(&c),
         "none",
-        "with sequentialDelegates net1 starts after the cluster network"
+        "without alongsideClusterNetwork net1 starts after the cluster network (Multus order)"
     );
     assert!(c.ifnames(&netns).contains(&"net1".to_string()));
     c.cni("DEL", &id, &netns, &pod, &conf).ok();

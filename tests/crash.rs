@@ -138,6 +138,7 @@ fn killed_while_a_network_alongside_the_cluster_network_blocks_then_del_cleans_u
     cfg["defaultNetworks"] = json!(["side"]);
     cfg["binDir"] = json!(env.bin_dir());
     cfg["builtinDelegates"] = json!(false);
+    cfg["alongsideClusterNetwork"] = json!(true);
     let id = add_and_kill(&env, &pod, &cfg);
     let journal = std::fs::read_to_string(env.journal_dir().join(format!("{id}.json"))).unwrap();
     assert!(

@@ -23,9 +23,9 @@ pub enum Who {
     Annotations,
     /// (d) plexus thin with `builtinDelegates: true`.
     Builtin,
-    /// (e) plexus thin in Multus's strict order (`sequentialDelegates: true`): what (b) gains by
-    /// running the NAD network alongside the cluster network.
-    Sequential,
+    /// (e) plexus thin with `alongsideClusterNetwork: true`: the NAD network runs while the
+    /// cluster network's delegate does, instead of after it.
+    Alongside,
 }
 
 impl Who {
@@ -35,7 +35,7 @@ impl Who {
             Who::Thin => "thin",
             Who::Annotations => "annotations",
             Who::Builtin => "builtin",
-            Who::Sequential => "sequential",
+            Who::Alongside => "alongside",
         }
     }
 
@@ -45,7 +45,7 @@ impl Who {
             Who::Thin => "(b) plexus thin (GET pod)",
             Who::Annotations => "(c) plexus, annotations in runtimeConfig",
             Who::Builtin => "(d) plexus thin, builtinDelegates",
-            Who::Sequential => "(e) plexus thin, sequentialDelegates (Multus order)",
+            Who::Alongside => "(e) plexus thin, alongsideClusterNetwork",
         }
     }
 }
@@ -244,7 +244,7 @@ fn prepare_add(
         pod,
         who == Who::Annotations,
         who == Who::Builtin,
-        who == Who::Sequential,
+        who == Who::Alongside,
         px.debug_log.as_deref(),
     );
     let e = env("ADD", &id, &netns, "eth0", pod);

@@ -52,8 +52,8 @@ fn parse_table() {
         ),
         (
             "wrong type names the key",
-            r#"{"cniVersion":"1.0.0","name":"p","sequentialDelegates":"yes"}"#,
-            Err("sequentialDelegates: invalid type: string \"yes\", expected a boolean"),
+            r#"{"cniVersion":"1.0.0","name":"p","alongsideClusterNetwork":"yes"}"#,
+            Err("alongsideClusterNetwork: invalid type: string \"yes\", expected a boolean"),
         ),
         (
             "wrong type under an alias names the alias",

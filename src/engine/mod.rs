@@ -66,15 +66,15 @@ impl<'a> Engine<'a> {
 }
 
 /// DELs `atts` in reverse plan order, collecting every failure; returns the indices that were
-/// cleaned. The networks that may run alongside the cluster network on ADD (the self-contained
-/// ones right after it, unless `sequential`) are DELeted alongside its DEL too, after every
-/// network that follows them.
+/// cleaned. With `alongside`, the networks that run alongside the cluster network on ADD (the
+/// self-contained ones right after it) are DELeted alongside its DEL too, after every network
+/// that follows them.
 fn del_in_reverse(
     exec: &dyn Executor,
     container_id: &str,
     netns: &str,
     atts: &[(Attachment, Option<Value>)],
-    sequential: bool,
+    alongside: bool,
 ) -> (Vec<usize>, Vec<DelegateFailure>) {
     let del = |i: usize| -> Vec<DelegateFailure> {
         let (a, cached) = &atts[i];
@@ -97,7 +97,7 @@ fn del_in_reverse(
             .collect()
     };
     let alongside = match atts.split_first() {
-        Some(((first, _), rest)) if first.cluster && !sequential => rest
+        Some(((first, _), rest)) if first.cluster && alongside => rest
             .iter()
             .take_while(|(a, _)| a.runs_alongside_cluster())
             .count(),
@@ -153,15 +153,15 @@ fn del_in_reverse(
 }
 
 impl Engine<'_> {
-    /// [`del_in_reverse`] with this engine's executor and `sequentialDelegates`.
+    /// [`del_in_reverse`] with this engine's executor and `alongsideClusterNetwork`.
     fn del_attachments(
         &self,
         container_id: &str,
         netns: &str,
         atts: &[(Attachment, Option<Value>)],
     ) -> (Vec<usize>, Vec<DelegateFailure>) {
-        let sequential = self.cfg.sequential_delegates;
-        del_in_reverse(self.exec, container_id, netns, atts, sequential)
+        let alongside = self.cfg.alongside_cluster_network;
+        del_in_reverse(self.exec, container_id, netns, atts, alongside)
     }
 }
 

@@ -39,8 +39,8 @@ impl Engine<'_> {
     /// reports a failed DEL for the runtime to retry); the delegate then runs on the calling
     /// thread, which is already on a CPU. The new thread resolves the pod, journals the whole
     /// plan, and runs the networks that follow the cluster network for as long as each
-    /// [runs alongside it](Attachment::runs_alongside_cluster), in order (none with
-    /// `sequentialDelegates`).
+    /// [runs alongside it](Attachment::runs_alongside_cluster), in order (only with
+    /// `alongsideClusterNetwork`).
     pub(super) fn speculate(
         &self,
         lock: JournalLock,
@@ -167,7 +167,7 @@ impl Engine<'_> {
         if journaled.is_ok() {
             for a in pp.plan[1..]
                 .iter()
-                .take_while(|a| !self.cfg.sequential_delegates && a.runs_alongside_cluster())
+                .take_while(|a| self.cfg.alongside_cluster_network && a.runs_alongside_cluster())
             {
                 let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
                 match list::add(self.exec, &a.conf, &inv, &a.runtime_config) {

@@ -65,13 +65,13 @@ impl Drop for Case {
     }
 }
 
-/// bridge (cluster), macvlan, ipvlan, in Multus's strict order (`sequentialDelegates`), so call
-/// orders are exact.
+/// bridge (cluster), macvlan, ipvlan, in Multus's strict order (the default), so call orders
+/// are exact.
 fn case(tag: &str) -> Case {
-    case_with(tag, &["bridge", "macvlan", "ipvlan"], true)
+    case_with(tag, &["bridge", "macvlan", "ipvlan"], false)
 }
 
-fn case_with(tag: &str, types: &[&str], sequential: bool) -> Case {
+fn case_with(tag: &str, types: &[&str], alongside: bool) -> Case {
     let dir = std::env::temp_dir().join(format!("plexus-engine-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let delegates: Vec<Value> = types
@@ -81,7 +81,7 @@ fn case_with(tag: &str, types: &[&str], sequential: bool) -> Case {
         .collect();
     let cfg = Config::parse(
         json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus","cniDir":dir.join("j"),
-            "logToStderr":false,"sequentialDelegates":sequential,"delegates":delegates})
+            "logToStderr":false,"alongsideClusterNetwork":alongside,"delegates":delegates})
         .to_string()
         .as_bytes(),
     )
@@ -144,7 +144,7 @@ fn add_runs_in_order_and_del_in_reverse() {
 fn self_contained_networks_are_deleted_alongside_the_cluster_network() {
     // net1 and net2 (macvlan, ipvlan: self-contained) follow the cluster network; net3 (ptp)
     // does not run alongside it, so it goes first and alone.
-    let c = case_with("along", &["bridge", "macvlan", "ipvlan", "ptp"], false);
+    let c = case_with("along", &["bridge", "macvlan", "ipvlan", "ptp"], true);
     let fake = Fake::default();
     Engine::new(&c.cfg, &req(Command::Add, "IgnoreUnknown=1"), &fake)
         .add()
