@@ -2,11 +2,14 @@
 //!
 //! Layout under the journal directory (mode 0700, files 0600):
 //!
-//! - `<id>.json`: the record, always replaced whole (temp file, then rename), so a process killed
-//!   mid-write leaves the old record or the new one, never a partial one.
+//! - `<id>.json`: the record's versions, one JSON object per line, each write appended (no new
+//!   inode, no rename: an ADD writes it two or three times). The last line that parses is the
+//!   record, so a process killed mid-write leaves the old record or the new one, never a partial
+//!   one. Past [`COMPACT_AT`] bytes a write replaces the file with just the new version (temp
+//!   file, then rename).
 //! - `<id>.lock`: holds the exclusive `flock` for that container id. Different ids never wait for
 //!   each other.
-//! - `.<id>.tmp-<pid>`: the temp file of a write in progress.
+//! - `.<id>.tmp-<pid>`: the temp file of a compacting write in progress.
 //! - `<id>.corrupt-<unix-nanos>`: a record that did not parse, moved aside for the operator.
 //!
 //! [`JournalLock::remove`] deletes the lock file while still holding the lock. A waiter that then
@@ -28,6 +31,9 @@ const MAX_ID_LEN: usize = 255;
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 const JOURNAL_SUFFIX: &str = ".json";
+/// A journal file this long is rewritten with only the newest record (a DEL that keeps failing
+/// appends one per retry).
+pub const COMPACT_AT: u64 = 64 << 10;
 const LOCK_SUFFIX: &str = ".lock";
 
 /// Why a journal operation failed.
@@ -235,12 +241,13 @@ impl JournalLock {
             .join(format!(".{}.tmp-{}", self.container_id, std::process::id()))
     }
 
-    /// The record for this container, or `None` if there is no journal file.
+    /// The record for this container (the newest version that parses), or `None` if there is
+    /// no journal file.
     ///
     /// # Errors
     ///
-    /// [`JournalError::Corrupt`] if the file exists but does not parse as `T` (empty, truncated,
-    /// garbage); [`JournalError::Io`] if it cannot be opened or read.
+    /// [`JournalError::Corrupt`] if the file exists but no line of it parses as `T` (empty,
+    /// truncated, garbage); [`JournalError::Io`] if it cannot be opened or read.
     pub fn read<T: DeserializeOwned>(&self) -> Result<Option<T>, JournalError> {
         let mut file = match OpenOptions::new()
             .read(true)
@@ -254,30 +261,45 @@ impl JournalLock {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(io_err(&self.path, "read"))?;
-        serde_json::from_slice(&bytes)
+        newest(&bytes)
             .map(Some)
-            .map_err(|e| JournalError::Corrupt {
+            .map_err(|reason| JournalError::Corrupt {
                 path: self.path.clone(),
-                reason: e.to_string(),
+                reason,
             })
     }
 
-    /// Replaces the record atomically: writes a temp file (mode 0600) in the journal directory and
-    /// renames it over the journal file.
+    /// Records a new version: appends it as one line (mode 0600 when the file is new; a line
+    /// torn by a crash is skipped by [`read`](Self::read)), or, once the file has reached
+    /// [`COMPACT_AT`] bytes, replaces the file with just this version (temp file, then rename).
     ///
     /// Readers, and a later run after this process is killed, see the old record or the new one,
-    /// never a mix. The temp file is removed on any error. No fsync: call [`sync`](Self::sync) when
-    /// the record must survive a power loss.
+    /// never a mix. No fsync: call [`sync`](Self::sync) when the record must survive a power loss.
     ///
     /// # Errors
     ///
-    /// [`JournalError::Io`] if the record cannot be serialized (op `"serialize"`) or the temp file
-    /// cannot be written or renamed; the journal file is then unchanged.
+    /// [`JournalError::Io`] if the record cannot be serialized (op `"serialize"`) or the file
+    /// cannot be opened, appended to, written or renamed; the record read back is then the old one.
     pub fn write<T: Serialize>(&self, rec: &T) -> Result<(), JournalError> {
-        let bytes =
-            serde_json::to_vec(rec).map_err(|e| io_err(&self.path, "serialize")(e.into()))?;
+        // A leading newline ends a line torn by an earlier crash, so this one stands alone.
+        let mut bytes = vec![b'\n'];
+        serde_json::to_writer(&mut bytes, rec)
+            .map_err(|e| io_err(&self.path, "serialize")(e.into()))?;
+        bytes.push(b'\n');
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .custom_flags(nofollow())
+            .open(&self.path)
+            .map_err(io_err(&self.path, "open"))?;
+        let len = file.metadata().map_err(io_err(&self.path, "stat"))?.len();
+        if len < COMPACT_AT {
+            return file.write_all(&bytes).map_err(io_err(&self.path, "append"));
+        }
+        drop(file);
         let tmp = self.temp_path();
-        let result = write_new_file(&tmp, &bytes)
+        let result = write_new_file(&tmp, &bytes[1..])
             .and_then(|()| fs::rename(&tmp, &self.path).map_err(io_err(&self.path, "rename")));
         if result.is_err()
             && let Err(e) = fs::remove_file(&tmp)
@@ -351,6 +373,28 @@ impl Drop for JournalLock {
             tracing::warn!(path = %self.lock_path.display(), error = %e, "journal: cannot unlock");
         }
     }
+}
+
+/// The newest version in a journal file's bytes: the last line that parses as `T` (lines a crash
+/// tore are skipped). The error says why the last non-empty line did not parse, or that there
+/// is none.
+///
+/// # Errors
+/// No line parses.
+pub fn newest<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut first_error = None;
+    for line in bytes.rsplit(|&b| b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(line) {
+            Ok(rec) => return Ok(rec),
+            Err(e) => {
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| "empty journal file".into()))
 }
 
 /// Creates `path` (mode 0600, never following a symlink) and writes `bytes` to it. A stale file

@@ -91,7 +91,7 @@ fn scan(dir: &Path) -> io::Result<Option<Listing>> {
 
 fn read_record(path: &Path) -> Result<(Value, Record), String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let raw: Value = serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let raw: Value = crate::journal::newest(&bytes).map_err(|e| format!("not JSON: {e}"))?;
     let rec = serde_json::from_value(raw.clone())
         .map_err(|e| format!("not a plexus journal record: {e}"))?;
     Ok((raw, rec))

@@ -220,19 +220,58 @@ fn remove_deletes_journal_and_lock_file() {
 }
 
 #[test]
-fn write_failure_leaves_old_journal_and_no_temp_file() {
+fn write_failure_is_an_error_and_leaves_no_temp_file() {
     let tmp = TempDir::new();
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
     l.write(&rec(1)).unwrap();
-    // Make the rename fail: a non-empty directory cannot be replaced by a file.
+    // Make the write fail: the journal path is a directory.
     fs::remove_file(l.path()).unwrap();
     fs::create_dir(l.path()).unwrap();
     fs::write(l.path().join("x"), b"").unwrap();
     assert!(matches!(
         l.write(&rec(2)),
-        Err(JournalError::Io { op: "rename", .. })
+        Err(JournalError::Io { op: "open", .. })
     ));
+    assert!(!l.temp_path().exists());
+}
+
+#[test]
+fn a_line_torn_by_a_crash_is_skipped() {
+    let tmp = TempDir::new();
+    let l = tmp.journal().lock(ID).unwrap();
+    l.write(&rec(1)).unwrap();
+    l.write(&rec(2)).unwrap();
+    // A process killed in the middle of its append.
+    let mut f = fs::OpenOptions::new().append(true).open(l.path()).unwrap();
+    f.write_all(br#"{"attachments":["net1"],"do"#).unwrap();
+    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(2)), "the version before");
+    // The next write stands on a line of its own.
+    l.write(&rec(3)).unwrap();
+    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(3)));
+}
+
+#[test]
+fn appends_until_the_file_is_large_then_compacts() {
+    let tmp = TempDir::new();
+    let l = tmp.journal().lock(ID).unwrap();
+    let mut n = 0;
+    while fs::metadata(l.path()).map(|m| m.len()).unwrap_or(0) < COMPACT_AT {
+        n += 1;
+        l.write(&rec(n)).unwrap();
+    }
+    let lines = |p: &Path| {
+        fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    };
+    assert_eq!(lines(l.path()), n as usize, "one line per write");
+    l.write(&rec(n + 1)).unwrap();
+    assert_eq!(lines(l.path()), 1, "compacted to the newest version");
+    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(n + 1)));
+    assert_eq!(mode(l.path()), 0o600);
     assert!(!l.temp_path().exists());
 }
 
