@@ -50,19 +50,17 @@ fn error_version(stdin: &[u8]) -> String {
         .unwrap_or_else(|| version::LATEST.to_string())
 }
 
-/// stdin (read once, bounded) and the version to answer errors in.
-fn read_input() -> (Result<Vec<u8>, plexus::cni::env::StdinError>, String) {
-    let stdin = read_stdin(std::io::stdin().lock());
-    let version_for_errors = stdin
-        .as_ref()
-        .map(|b| error_version(b))
-        .unwrap_or_else(|_| version::LATEST.to_string());
-    (stdin, version_for_errors)
+/// stdin, read once and bounded: its bytes (none when it could not be read) and why not.
+fn read_input() -> (Vec<u8>, Option<plexus::cni::env::StdinError>) {
+    match read_stdin(std::io::stdin().lock()) {
+        Ok(bytes) => (bytes, None),
+        Err(e) => (Vec::new(), Some(e)),
+    }
 }
 
 fn cni_main() -> ExitCode {
-    let (stdin, version_for_errors) = read_input();
-    match run(stdin) {
+    let (stdin, stdin_error) = read_input();
+    match run(&stdin, stdin_error) {
         Ok(Some(v)) => {
             print_json(&v);
             ExitCode::SUCCESS
@@ -70,7 +68,8 @@ fn cni_main() -> ExitCode {
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(code = e.code(), error = %e, "CNI call failed");
-            let obj = e.to_object(&version_for_errors, error_context().as_deref());
+            // Worked out only when there is an error to answer.
+            let obj = e.to_object(&error_version(&stdin), error_context().as_deref());
             print_json(&serde_json::to_value(obj).unwrap_or_default());
             ExitCode::FAILURE
         }
@@ -100,10 +99,10 @@ fn error_context() -> Option<String> {
 
 /// The multi-call binary: invoked as `macvlan`, `ipvlan` or `vlan`, plexus is that CNI plugin.
 fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
-    let (stdin, version_for_errors) = read_input();
+    let (stdin, stdin_error) = read_input();
     let fail = |code: u32, msg: String| {
         let obj = plexus::cni::error::ErrorObject {
-            cni_version: version_for_errors.clone(),
+            cni_version: error_version(&stdin),
             code,
             msg,
             details: String::new(),
@@ -118,14 +117,11 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
             return fail(e.code(), e.to_string());
         }
     };
-    let stdin = match stdin {
-        Ok(s) => s,
-        // The same codes as the meta-plugin: an oversized config is an invalid config.
-        Err(e) => {
-            let e = Error::from(e);
-            return fail(e.code(), e.to_string());
-        }
-    };
+    // The same codes as the meta-plugin: an oversized config is an invalid config.
+    if let Some(e) = stdin_error {
+        let e = Error::from(e);
+        return fail(e.code(), e.to_string());
+    }
     let host_path = host_path();
     let exec = ProcessExecutor::new(
         req.path.clone(),
@@ -155,14 +151,17 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
 }
 
 fn run(
-    stdin: Result<Vec<u8>, plexus::cni::env::StdinError>,
+    stdin: &[u8],
+    stdin_error: Option<plexus::cni::env::StdinError>,
 ) -> Result<Option<serde_json::Value>, Error> {
     let req = Request::from_env(|k| std::env::var(k).ok())?;
     if req.command == Command::Version {
         return Ok(Some(version::version_info()));
     }
-    let stdin = stdin?;
-    let cfg = Config::parse(&stdin)?;
+    if let Some(e) = stdin_error {
+        return Err(e.into());
+    }
+    let cfg = Config::parse(stdin)?;
     plexus::log::init(cfg.log_file.as_deref(), &cfg.log_level, cfg.log_to_stderr);
     tracing::debug!(
         command = req.command.as_str(),
