@@ -5,6 +5,7 @@ mod add;
 mod check;
 mod del;
 mod gc;
+mod multus;
 pub mod record;
 mod resolve;
 mod speculate;

@@ -1,0 +1,225 @@
+//! Sandboxes attached by Multus before plexus replaced it: Multus (thin) keeps the delegates of
+//! each container in `<cniDir>/<containerID>`, a JSON list of its `DelegateNetConf` (the raw
+//! delegate config base64-encoded in `Bytes`, the interface in `ifnameRequest`). DEL reads it so
+//! the NAD networks' addresses are released too, with the interface names Multus gave them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cni::conf::ConfList;
+use crate::plan::Attachment;
+
+/// Where Multus keeps its cache when its config does not say (`cniDir` unset).
+pub const DEFAULT_MULTUS_DIR: &str = "/var/lib/cni/multus";
+
+/// The fields of Multus's `DelegateNetConf` that DEL needs.
+#[derive(Debug, Deserialize)]
+struct Delegate {
+    #[serde(rename = "Name", default)]
+    name: String,
+    #[serde(rename = "ifnameRequest", default)]
+    ifname_request: String,
+    /// The delegate's config as Multus ran it (Go `[]byte`: base64).
+    #[serde(rename = "Bytes", default)]
+    bytes: String,
+}
+
+/// The cache files that may hold `container_id`'s delegates: in plexus's `cniDir` (a Multus
+/// config reused unchanged keeps Multus's directory there), then in Multus's default directory.
+pub fn cache_paths(cni_dir: &Path, container_id: &str) -> Vec<PathBuf> {
+    let mut paths = vec![cni_dir.join(container_id)];
+    let default = Path::new(DEFAULT_MULTUS_DIR).join(container_id);
+    if !paths.contains(&default) {
+        paths.push(default);
+    }
+    paths
+}
+
+/// The attachments in a Multus cache file, in Multus's order: the first is the cluster network
+/// on `runtime_ifname`, the others on their requested interface or `net<index>`, as Multus names
+/// them. Every attachment gets `cni_args` (the runtime's, as on any DEL).
+///
+/// # Errors
+/// Not a Multus delegate list, a `Bytes` that is not base64, or a delegate config that does not
+/// parse.
+pub fn attachments(
+    bytes: &[u8],
+    runtime_ifname: &str,
+    cni_args: &str,
+) -> Result<Vec<(Attachment, Option<Value>)>, String> {
+    let delegates: Vec<Delegate> =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a Multus delegate list: {e}"))?;
+    if delegates.is_empty() {
+        return Err("an empty Multus delegate list".into());
+    }
+    delegates
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let raw = base64_decode(&d.bytes)
+                .ok_or_else(|| format!("delegate {i}: Bytes is not base64"))?;
+            let conf: Value = serde_json::from_slice(&raw)
+                .map_err(|e| format!("delegate {i}: config is not JSON: {e}"))?;
+            let conf = ConfList::from_value(conf, &format!("Multus delegate {i}"), None)
+                .map_err(|e| e.to_string())?;
+            let ifname = match (i, d.ifname_request.is_empty()) {
+                (_, false) => d.ifname_request,
+                (0, true) => runtime_ifname.to_string(),
+                (_, true) => format!("net{i}"),
+            };
+            let network = if d.name.is_empty() {
+                conf.name.clone()
+            } else {
+                d.name
+            };
+            let att = Attachment {
+                network,
+                ifname,
+                conf,
+                runtime_config: Default::default(),
+                cluster: i == 0,
+                cni_args: cni_args.to_string(),
+                default_route: Vec::new(),
+            };
+            Ok((att, None))
+        })
+        .collect()
+}
+
+/// Standard base64 with padding (Go's `encoding/json` for `[]byte`); `None` for anything else.
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (n, chunk) in s.chunks(4).enumerate() {
+        let last = n == s.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut acc = 0u32;
+        for &c in &chunk[..4 - pad] {
+            acc = (acc << 6) | u32::from(value(c)?);
+        }
+        acc <<= 6 * pad as u32;
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..4 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(s: &str) -> String {
+        // Encoder for the tests only.
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in s.as_bytes().chunks(3) {
+            let mut b = [0u8; 3];
+            b[..chunk.len()].copy_from_slice(chunk);
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..4 {
+                if k <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * k) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base64_table() {
+        for (name, text) in [
+            ("empty", ""),
+            ("one pad", "ab"),
+            ("two pads", "a"),
+            ("no pad", "abc"),
+            ("json", r#"{"cniVersion":"0.3.1","type":"macvlan"}"#),
+        ] {
+            assert_eq!(
+                base64_decode(&b64(text)).as_deref(),
+                Some(text.as_bytes()),
+                "{name}"
+            );
+        }
+        for (name, bad) in [
+            ("length", "abc"),
+            ("alphabet", "ab-_"),
+            ("pad inside", "a=bcdefg"),
+            ("three pads", "a==="),
+        ] {
+            assert_eq!(base64_decode(bad), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn delegates_get_multus_interface_names() {
+        let cluster = r#"{"cniVersion":"0.3.1","name":"cbr0","plugins":[{"type":"bridge"}]}"#;
+        let nad = r#"{"cniVersion":"0.3.1","name":"storage","type":"macvlan"}"#;
+        let cache = json!([
+            {"Conf": {}, "ConfList": {}, "Name": "cbr0", "Bytes": b64(cluster),
+             "IsFilterV4Gateway": false, "IsFilterV6Gateway": false},
+            {"Conf": {}, "ConfList": {}, "Name": "default/storage", "Bytes": b64(nad)},
+            {"Conf": {}, "ConfList": {}, "Name": "default/data", "ifnameRequest": "data0",
+             "Bytes": b64(nad)},
+        ]);
+        let atts = attachments(cache.to_string().as_bytes(), "eth0", "K8S_POD_NAME=p").unwrap();
+        let got: Vec<(&str, &str, bool, String)> = atts
+            .iter()
+            .map(|(a, _)| {
+                (
+                    a.network.as_str(),
+                    a.ifname.as_str(),
+                    a.cluster,
+                    a.conf.types(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cbr0", "eth0", true, "bridge".to_string()),
+                ("default/storage", "net1", false, "macvlan".to_string()),
+                ("default/data", "data0", false, "macvlan".to_string()),
+            ]
+        );
+        assert!(atts.iter().all(|(a, _)| a.cni_args == "K8S_POD_NAME=p"));
+    }
+
+    #[test]
+    fn what_is_not_a_multus_cache_is_an_error() {
+        for (name, bytes) in [
+            ("not json", "{".to_string()),
+            ("not a list", "{}".to_string()),
+            ("empty list", "[]".to_string()),
+            ("bad base64", json!([{"Bytes": "***"}]).to_string()),
+            (
+                "config not json",
+                json!([{"Bytes": b64("nope")}]).to_string(),
+            ),
+            (
+                "config without type",
+                json!([{"Bytes": b64(r#"{"cniVersion":"0.3.1","name":"x"}"#)}]).to_string(),
+            ),
+        ] {
+            assert!(attachments(bytes.as_bytes(), "eth0", "").is_err(), "{name}");
+        }
+    }
+}
