@@ -45,17 +45,31 @@ fn multus_add(env: &TestEnv, id: &str, pod: &str, ifname: &str, conf: &Value) ->
     .ok()
 }
 
-#[test]
-fn del_releases_what_multus_attached() {
-    let env = TestEnv::new("mmig", 160);
+/// A pod netns and container id whose cluster network (the bridge conflist, returned) Multus
+/// attached on eth0.
+fn multus_pod(env: &TestEnv) -> (String, String, Value) {
     let pod = env.add_pod();
     let id = format!("c{}", env.uid);
-    // What Multus did: the cluster conflist on eth0, a NAD macvlan on net1 and one on data0.
-    let cluster = conf::cluster_conflist(&env);
+    let cluster = conf::cluster_conflist(env);
     let mut bridge = cluster["plugins"][0].clone();
     bridge["name"] = json!(CLUSTER);
     bridge["cniVersion"] = json!("1.0.0");
-    multus_add(&env, &id, &pod, "eth0", &bridge);
+    multus_add(env, &id, &pod, "eth0", &bridge);
+    (pod, id, cluster)
+}
+
+/// plexus's config after the switch: the cluster network only.
+fn plexus_conf(env: &TestEnv, cluster: &Value) -> Value {
+    let mut cfg = conf::plexus_base(env, "1.0.0");
+    cfg["clusterNetwork"] = json!(conf::write_conf(env, "10-cluster.conflist", cluster));
+    cfg
+}
+
+#[test]
+fn del_releases_what_multus_attached() {
+    let env = TestEnv::new("mmig", 160);
+    // What Multus did: the cluster conflist on eth0, a NAD macvlan on net1 and one on data0.
+    let (pod, id, cluster) = multus_pod(&env);
     let storage = conf::macvlan_conf(&env, "storage", 1);
     multus_add(&env, &id, &pod, "net1", &storage);
     let data = conf::macvlan_conf(&env, "data", 2);
@@ -82,8 +96,7 @@ fn del_releases_what_multus_attached() {
     std::fs::write(&cache_path, cache.to_string()).unwrap();
 
     // plexus replaces Multus with a config naming only the cluster network.
-    let mut cfg = conf::plexus_base(&env, "1.0.0");
-    cfg["clusterNetwork"] = json!(conf::write_conf(&env, "10-cluster.conflist", &cluster));
+    let cfg = plexus_conf(&env, &cluster);
     env.plexus("DEL", &id, Some(&pod), &cfg).ok();
 
     env.assert_nothing_left();
@@ -98,20 +111,13 @@ fn del_releases_what_multus_attached() {
 #[test]
 fn an_unusable_multus_cache_falls_back_to_the_configuration() {
     let env = TestEnv::new("mbad", 161);
-    let pod = env.add_pod();
-    let id = format!("c{}", env.uid);
-    let cluster = conf::cluster_conflist(&env);
-    let mut bridge = cluster["plugins"][0].clone();
-    bridge["name"] = json!(CLUSTER);
-    bridge["cniVersion"] = json!("1.0.0");
-    multus_add(&env, &id, &pod, "eth0", &bridge);
+    let (pod, id, cluster) = multus_pod(&env);
     let journal = env.journal_dir();
     std::fs::create_dir_all(&journal).unwrap();
     std::fs::write(journal.join(&id), b"[{\"Bytes\": \"not base64!\"}]").unwrap();
 
-    let mut cfg = conf::plexus_base(&env, "1.0.0");
-    cfg["clusterNetwork"] = json!(conf::write_conf(&env, "10-cluster.conflist", &cluster));
-    env.plexus("DEL", &id, Some(&pod), &cfg).ok();
+    env.plexus("DEL", &id, Some(&pod), &plexus_conf(&env, &cluster))
+        .ok();
 
     assert!(
         link(&pod, "eth0").is_none(),
