@@ -105,8 +105,8 @@ impl Engine<'_> {
         multus::cache_paths(&self.cfg.cni_dir, id)
             .into_iter()
             .find_map(|path| {
-                let bytes = std::fs::read(&path).ok()?;
-                match multus::attachments(&bytes, &self.req.ifname, &self.args) {
+                let bytes = multus::read_cache(&path)?;
+                match bytes.and_then(|b| multus::attachments(&b, &self.req.ifname, &self.args)) {
                     Ok(atts) => Some((path, atts)),
                     Err(e) => {
                         tracing::warn!(

@@ -37,6 +37,26 @@ pub fn cache_paths(cni_dir: &Path, container_id: &str) -> Vec<PathBuf> {
     paths
 }
 
+/// Multus's cache files are a few KiB; a larger one is not read.
+const MAX_CACHE: u64 = 1 << 20;
+
+/// The bytes of the cache file at `path`: `None` when there is none, an error when it cannot be
+/// read or is larger than any Multus writes.
+pub fn read_cache(path: &Path) -> Option<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let mut bytes = Vec::new();
+    Some(match file.take(MAX_CACHE + 1).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > MAX_CACHE => Err(format!("larger than {MAX_CACHE} bytes")),
+        Ok(_) => Ok(bytes),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
 /// The attachments in a Multus cache file, in Multus's order: the first is the cluster network
 /// on `runtime_ifname`, the others on their requested interface or `net<index>`, as Multus names
 /// them. Every attachment gets `cni_args` (the runtime's, as on any DEL).
@@ -201,6 +221,21 @@ mod tests {
             ]
         );
         assert!(atts.iter().all(|(a, _)| a.cni_args == "K8S_POD_NAME=p"));
+    }
+
+    #[test]
+    fn cache_files_are_read_within_a_bound() {
+        let dir = std::env::temp_dir().join(format!("plexus-mcache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert!(
+            read_cache(&dir.join("none")).is_none(),
+            "no file: nothing to read"
+        );
+        std::fs::write(dir.join("small"), b"[]").unwrap();
+        assert_eq!(read_cache(&dir.join("small")), Some(Ok(b"[]".to_vec())));
+        std::fs::write(dir.join("big"), vec![b' '; MAX_CACHE as usize + 1]).unwrap();
+        assert!(matches!(read_cache(&dir.join("big")), Some(Err(e)) if e.contains("larger")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
