@@ -253,6 +253,11 @@ mod tests {
                 "config without type",
                 json!([{"Bytes": b64(r#"{"cniVersion":"0.3.1","name":"x"}"#)}]).to_string(),
             ),
+            (
+                "hostile type",
+                json!([{"Bytes": b64(r#"{"cniVersion":"0.3.1","name":"x","type":"../../bin/sh"}"#)}])
+                    .to_string(),
+            ),
         ] {
             assert!(attachments(bytes.as_bytes(), "eth0", "").is_err(), "{name}");
         }
