@@ -46,6 +46,11 @@ fn add_and_kill(env: &TestEnv, pod: &str, cfg: &Value) -> String {
         !status.success(),
         "plexus was killed, not finished: {status}"
     );
+    // The delegate in flight dies with plexus (no orphan racing the runtime's DEL).
+    assert!(
+        wait_for(Duration::from_secs(5), || !common::pid_alive(blocker)),
+        "the delegate running when plexus was killed ({blocker}) outlived it"
+    );
     let _ = (out.join(), err.join());
     assert!(
         env.journal_files().contains(&format!("{id}.json")),
@@ -118,14 +123,21 @@ fn killed_inside_cluster_conflist_then_del_cleans_up() {
 #[test]
 fn killed_while_a_network_alongside_the_cluster_network_blocks_then_del_cleans_up() {
     // A stand-in "macvlan" (self-contained by its type, so it runs alongside the cluster
-    // network) blocks in ADD; the whole plan was journaled before it started.
+    // network) blocks in ADD; the whole plan was journaled before it started. It reports that
+    // it blocks only once the cluster network's eth0 has its address, so plexus is killed after
+    // the cluster network's IPAM, not in the middle of it.
     let env = TestEnv::new("ckal", 33);
     let pod = env.add_pod();
     let marker = env.dir.join("block.pid");
     scripted_plugin(
         &env,
         "macvlan",
-        &format!("echo $$ > '{}'; exec sleep 60", marker.display()),
+        &format!(
+            "ns=$(basename \"$CNI_NETNS\"); i=0; \
+             while [ $i -lt 1000 ] && ! ip -n \"$ns\" -4 addr show eth0 2>/dev/null | grep -q inet; do \
+             sleep 0.01; i=$((i+1)); done; echo $$ > '{}'; exec sleep 60",
+            marker.display()
+        ),
     );
     conf::write_conf(
         &env,

@@ -87,7 +87,9 @@ impl Executor for ProcessExecutor {
         crate::cni::conf::validate_plugin_name(plugin).map_err(DelegateError::Spawn)?;
         let bin = self.find(plugin)?;
         let started = std::time::Instant::now();
-        let mut child = Process::new(&bin)
+        let mut cmd = Process::new(&bin);
+        die_with_parent(&mut cmd);
+        let mut child = cmd
             .env_clear()
             .env("CNI_COMMAND", inv.command.as_str())
             .env("CNI_CONTAINERID", inv.container_id)
@@ -146,6 +148,28 @@ impl Executor for ProcessExecutor {
             status,
             stderr: tail(&stderr, 400),
         })
+    }
+}
+
+/// A delegate dies with plexus: were plexus killed (a runtime's timeout, the OOM killer) while
+/// a delegate is still adding, the orphan would go on creating links and leasing addresses
+/// after the runtime's DEL has released them. Killed at once, it leaves only what that DEL
+/// cleans. (The signal follows the spawning thread; every delegate is waited for by the thread
+/// that started it.)
+fn die_with_parent(cmd: &mut Process) {
+    let parent = rustix::process::getpid();
+    // SAFETY: runs in the child between fork and exec, where only async-signal-safe work is
+    // allowed: two raw syscalls (prctl, getppid) and an error built from an errno, no allocation.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // plexus died before the prctl: the signal will never come.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(rustix::io::Errno::SRCH.into());
+            }
+            Ok(())
+        });
     }
 }
 
