@@ -54,8 +54,7 @@ impl Engine<'_> {
             }
             Loaded::Corrupt(reason) => Some(reason),
         };
-        let (lock, PodPlan { plan, pod, session }, done, journaled) = match (config_plan, resolved)
-        {
+        let (lock, PodPlan { plan, pod, session }, done) = match (config_plan, resolved) {
             (Some(config_plan), None) if corrupt.is_none() => self.speculate(lock, config_plan)?,
             (_, resolved) => {
                 let pp = match resolved {
@@ -66,16 +65,16 @@ impl Engine<'_> {
                     Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
                     None => lock,
                 };
-                (lock, pp, Vec::new(), false)
+                (lock, pp, Vec::new())
             }
         };
         let status = pod.as_ref().zip(session.as_ref());
-        self.run_plan(lock, &plan, done, journaled, status)
+        self.run_plan(lock, &plan, done, status)
     }
 
-    /// Journals the plan (unless `journaled`: already written and fsynced), runs every
-    /// attachment after those already `done`, writes network-status, and returns the cluster network's result
-    /// in the runtime's version.
+    /// Journals the plan (unless attachments are already `done`: only the speculative start runs
+    /// any, and it has written and fsynced the whole plan), runs every attachment after those,
+    /// writes network-status, and returns the cluster network's result in the runtime's version.
     ///
     /// Durability: the plan (every attachment that may exist) is fsynced before ADD answers,
     /// on a thread while the remaining delegates, the default routes and the status PATCH run.
@@ -87,18 +86,17 @@ impl Engine<'_> {
         lock: JournalLock,
         plan: &[Attachment],
         done: Vec<(Value, CniResult)>,
-        journaled: bool,
         status: Option<(&crate::k8s::pod::PodRef, &crate::k8s::session::Session)>,
     ) -> Result<Value, Error> {
         let req = self.req;
         let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
-        // Each result as the delegate printed it (journal, prevResult on DEL) and parsed once.
-        let mut results: Vec<Option<Value>> = vec![None; plan.len()];
+        // Each result as the delegate printed it (in the record: journal, prevResult on DEL and
+        // rollback) and parsed once.
         let mut parsed: Vec<Option<CniResult>> = vec![None; plan.len()];
         let start = done.len();
+        let journaled = start > 0;
         for (i, (r, p)) in done.into_iter().enumerate() {
-            rec.attachments[i].result = Some(r.clone());
-            results[i] = Some(r);
+            rec.attachments[i].result = Some(r);
             parsed[i] = Some(p);
         }
         let last = plan.len() - 1;
@@ -107,7 +105,7 @@ impl Engine<'_> {
         let remaining = start <= last && !journaled;
         if remaining && let Err(e) = lock.write(&rec) {
             if start > 0 {
-                self.rollback(lock, &mut rec, plan, &results, start - 1);
+                self.rollback(lock, &mut rec, plan, start - 1);
             } else {
                 abandon(lock);
             }
@@ -116,8 +114,7 @@ impl Engine<'_> {
         let (outcome, synced) = std::thread::scope(|s| {
             let sync = remaining.then(|| s.spawn(|| lock.sync()));
             let mut finish = || -> Result<Value, Stop> {
-                let converted =
-                    self.run_rest(&lock, &mut rec, plan, start, &mut results, &mut parsed)?;
+                let converted = self.run_rest(&lock, &mut rec, plan, start, &mut parsed)?;
                 rec.complete = true;
                 // The complete record is written while network-status is sent (and fsynced too
                 // when nothing before it was).
@@ -155,23 +152,23 @@ impl Engine<'_> {
             Ok(converted) => match synced {
                 Ok(()) => Ok(converted),
                 Err(e) => {
-                    self.rollback(lock, &mut rec, plan, &results, last);
+                    self.rollback(lock, &mut rec, plan, last);
                     Err(e)
                 }
             },
             Err(Stop::Delegate(primary, i)) => {
-                let rollback = self.rollback(lock, &mut rec, plan, &results, i);
+                let rollback = self.rollback(lock, &mut rec, plan, i);
                 Err(Error::Add {
                     primary,
                     rollback: Box::new(rollback),
                 })
             }
             Err(Stop::Other(e, i)) => {
-                self.rollback(lock, &mut rec, plan, &results, i);
+                self.rollback(lock, &mut rec, plan, i);
                 Err(e)
             }
             Err(Stop::Status(e, i)) => {
-                let rollback = self.rollback(lock, &mut rec, plan, &results, i);
+                let rollback = self.rollback(lock, &mut rec, plan, i);
                 Err(Error::Status {
                     source: e,
                     rollback: Box::new(rollback),
@@ -189,7 +186,6 @@ impl Engine<'_> {
         rec: &mut Record,
         plan: &[Attachment],
         start: usize,
-        results: &mut [Option<Value>],
         parsed: &mut [Option<CniResult>],
     ) -> Result<Value, Stop> {
         let req = self.req;
@@ -198,8 +194,7 @@ impl Engine<'_> {
             let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
             let (res, p) = list::add(self.exec, &a.conf, &inv, &a.runtime_config)
                 .map_err(|f| Stop::Delegate(Box::new(add_failure(a, f)), i))?;
-            rec.attachments[i].result = Some(res.clone());
-            results[i] = Some(res);
+            rec.attachments[i].result = Some(res);
             parsed[i] = Some(p);
             if i < last {
                 lock.write(rec).map_err(|e| Stop::Other(e.into(), i))?;
@@ -323,20 +318,19 @@ impl Engine<'_> {
         Ok(self.journal.lock(&self.req.container_id)?)
     }
 
-    /// DELs attachments `0..=upto` in reverse; removes the journal if all went well, else keeps
-    /// only what is left to DEL.
+    /// DELs attachments `0..=upto` of `plan` (the record's, each with the result `rec` holds) in
+    /// reverse; removes the journal if all went well, else keeps only what is left to DEL.
     pub(super) fn rollback(
         &self,
         lock: JournalLock,
         rec: &mut Record,
         plan: &[Attachment],
-        results: &[Option<Value>],
         upto: usize,
     ) -> Rollback {
         let atts: Vec<(Attachment, Option<Value>)> = plan[..=upto]
             .iter()
             .cloned()
-            .zip(results.iter().cloned())
+            .zip(rec.attachments.iter().map(|e| e.result.clone()))
             .collect();
         let (cleaned, failures) =
             self.del_attachments(&self.req.container_id, &self.req.netns, &atts);

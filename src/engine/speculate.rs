@@ -15,9 +15,9 @@ use crate::error::{DelegateFailure, Error};
 use crate::journal::JournalLock;
 use crate::plan::Attachment;
 
-/// What the speculative start left: the lock, the resolved plan, the results of the plan's
-/// first attachments (already run), and whether the whole plan is journaled and fsynced.
-pub(super) type Speculated = (JournalLock, PodPlan, Vec<(Value, CniResult)>, bool);
+/// What the speculative start left: the lock, the resolved plan, and the results of the plan's
+/// first attachments (already run; when there are any, the whole plan is journaled and fsynced).
+pub(super) type Speculated = (JournalLock, PodPlan, Vec<(Value, CniResult)>);
 
 /// What the resolution thread did besides resolving.
 struct Alongside {
@@ -32,8 +32,7 @@ struct Alongside {
 impl Engine<'_> {
     /// Runs the cluster network's ADD while the pod is resolved on a thread. Returns the plan
     /// and the results of the attachments already run (a prefix of the plan: none when the pod
-    /// overrides its default network), and whether the whole plan is already journaled and
-    /// fsynced.
+    /// overrides its default network; with any, the whole plan is already journaled and fsynced).
     ///
     /// The journal names the cluster network before it runs (so a DEL after a crash finds it and
     /// reports a failed DEL for the runtime to retry); the delegate then runs on the calling
@@ -77,8 +76,8 @@ impl Engine<'_> {
             // Only the cluster network ran: undo it.
             other => {
                 let one = std::slice::from_ref(&first);
-                let result = added.as_ref().ok().map(|(r, _)| r.clone());
-                let rollback = self.rollback(lock, &mut rec, one, &[result], 0);
+                rec.attachments[0].result = added.as_ref().ok().map(|(r, _)| r.clone());
+                let rollback = self.rollback(lock, &mut rec, one, 0);
                 let why = match (added, other) {
                     (Err(f), _) => {
                         return Err(Error::Add {
@@ -106,7 +105,7 @@ impl Engine<'_> {
                             return Err(Error::Delegates(rollback.failures));
                         }
                         let lock = self.journal.lock(&req.container_id)?;
-                        return Ok((lock, pp, Vec::new(), false));
+                        return Ok((lock, pp, Vec::new()));
                     }
                 };
                 if !rollback.failures.is_empty() || rollback.journal.is_some() {
@@ -122,19 +121,18 @@ impl Engine<'_> {
         let (cluster_result, primary) = match (added, failed) {
             (Ok(r), None) => {
                 let done = std::iter::once(r).chain(ran).collect();
-                return Ok((lock, pp, done, true));
+                return Ok((lock, pp, done));
             }
             (Ok((r, _)), Some(f)) => (Some(r), f),
             (Err(f), _) => (None, cluster_failure(f)),
         };
         let plan = &pp.plan;
-        let results: Vec<Option<Value>> = std::iter::once(cluster_result)
-            .chain(ran.into_iter().map(|(r, _)| Some(r)))
-            .chain(std::iter::repeat(None))
-            .take(plan.len())
-            .collect();
         let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
-        let rollback = self.rollback(lock, &mut rec, plan, &results, upto);
+        let results = std::iter::once(cluster_result).chain(ran.into_iter().map(|(r, _)| Some(r)));
+        for (entry, result) in rec.attachments.iter_mut().zip(results) {
+            entry.result = result;
+        }
+        let rollback = self.rollback(lock, &mut rec, plan, upto);
         Err(Error::Add {
             primary: Box::new(primary),
             rollback: Box::new(rollback),
