@@ -382,13 +382,21 @@ impl Drop for JournalLock {
 /// # Errors
 /// No line parses.
 pub fn newest<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    newest_line(bytes).map(|(_, rec)| rec)
+}
+
+/// [`newest`], with the line it was read from (for showing the record as written).
+///
+/// # Errors
+/// No line parses.
+pub fn newest_line<T: DeserializeOwned>(bytes: &[u8]) -> Result<(&[u8], T), String> {
     let mut first_error = None;
     for line in bytes.rsplit(|&b| b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match serde_json::from_slice(line) {
-            Ok(rec) => return Ok(rec),
+            Ok(rec) => return Ok((line, rec)),
             Err(e) => {
                 first_error.get_or_insert_with(|| e.to_string());
             }

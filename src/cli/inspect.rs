@@ -91,9 +91,15 @@ fn scan(dir: &Path) -> io::Result<Option<Listing>> {
 
 fn read_record(path: &Path) -> Result<(Value, Record), String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    let raw: Value = crate::journal::newest(&bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let rec = serde_json::from_value(raw.clone())
-        .map_err(|e| format!("not a plexus journal record: {e}"))?;
+    // The same version DEL would use: the newest line that is a record.
+    let (line, rec) =
+        crate::journal::newest_line::<Record>(&bytes).map_err(
+            |e| match crate::journal::newest::<Value>(&bytes) {
+                Ok(_) => format!("not a plexus journal record: {e}"),
+                Err(_) => format!("not JSON: {e}"),
+            },
+        )?;
+    let raw = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
     Ok((raw, rec))
 }
 
