@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use plexus::testapi::TestApiServer;
+use plexus_testapi::TestApiServer;
 use serde_json::{Value, json};
 
 const PLUGINS: &str = "/usr/lib/cni";

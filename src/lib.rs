@@ -16,4 +16,3 @@ pub mod link;
 pub mod log;
 pub mod netns;
 pub mod plan;
-pub mod testapi;

@@ -6,7 +6,7 @@
 mod common;
 
 use common::k8s::{Cluster, NETWORKS, Pod, nad_path};
-use plexus::testapi::{Fault, FaultKind};
+use plexus_testapi::{Fault, FaultKind};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use plexus::testapi::TestApiServer;
+use plexus_testapi::TestApiServer;
 use serde_json::{Map, Value, json};
 
 /// Where Debian's reference plugins live.

@@ -5,7 +5,7 @@
 
 use super::conf::{cluster_conflist, host_local, plexus_base, write_conf};
 use super::{Outcome, TestEnv, link, plexus_bin};
-use plexus::testapi::TestApiServer;
+use plexus_testapi::TestApiServer;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 

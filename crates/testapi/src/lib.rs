@@ -97,10 +97,19 @@ impl TestApiServer {
     /// When the namespace cannot be entered or the socket cannot be bound.
     pub fn start_in_netns(netns: &std::path::Path) -> std::io::Result<TestApiServer> {
         // The namespace's loopback must be up (`ip -n NS link set lo up`).
-        let listener = crate::netns::run_in(netns, || {
-            std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        })
-        .map_err(std::io::Error::other)??;
+        let file = std::fs::File::open(netns)?;
+        let listener = std::thread::scope(|s| {
+            s.spawn(move || {
+                // A thread of its own that ends here, so nothing else ever runs in that netns.
+                rustix::thread::move_into_link_name_space(
+                    std::os::fd::AsFd::as_fd(&file),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )?;
+                std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            })
+            .join()
+            .map_err(|_| std::io::Error::other("the thread binding in the netns panicked"))
+        })??;
         Self::serve(listener)
     }
 
