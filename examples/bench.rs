@@ -309,6 +309,7 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+#[allow(clippy::too_many_lines)] // the scenarios, run in order
 fn measure(
     node: &Node,
     px: &Plexus,
@@ -473,6 +474,7 @@ fn ratio(a: f64, floor: f64) -> String {
     format!("{:.2}x", a / floor)
 }
 
+#[allow(clippy::too_many_lines)] // the report, table after table
 fn markdown(
     meta: &Meta<'_>,
     main: &[Series],

@@ -51,6 +51,7 @@ fn main() {
     }
 }
 
+#[allow(clippy::too_many_lines)] // the quickstart reads top to bottom as a script
 fn run() -> Result<(), String> {
     let plexus = std::env::args()
         .nth(1)

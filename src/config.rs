@@ -1,13 +1,12 @@
 //! plexus's own configuration (read from stdin like any CNI plugin's), with Multus's keys and
 //! meanings, and resolution of network references to delegate configs on disk.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::cni::conf::{ConfError, ConfList};
 use crate::cni::version::Version;
 
 /// Default directory searched for network configs named by `clusterNetwork`/`defaultNetworks`.
@@ -16,6 +15,8 @@ pub const DEFAULT_CONF_DIR: &str = "/etc/cni/net.d";
 pub const DEFAULT_CNI_DIR: &str = "/var/lib/plexus";
 /// Default plugin directory (searched before `CNI_PATH`).
 pub const DEFAULT_BIN_DIR: &str = "/opt/cni/bin";
+/// Default bound on delegates running at once with `parallelAttach`.
+pub const DEFAULT_MAX_PARALLEL: usize = 8;
 /// Default delegate timeout.
 pub const DEFAULT_DELEGATE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -31,17 +32,6 @@ pub enum ConfigError {
     /// A key has the wrong shape.
     #[error("plexus config: {0}")]
     Invalid(String),
-    /// A network reference that resolves to nothing.
-    #[error("network {reference:?}: {reason}")]
-    Unresolved {
-        /// The reference as written in the config.
-        reference: String,
-        /// Why it did not resolve.
-        reason: String,
-    },
-    /// A delegate config that is itself invalid.
-    #[error(transparent)]
-    Delegate(#[from] ConfError),
 }
 
 #[derive(Deserialize, Default)]
@@ -81,7 +71,9 @@ struct Raw {
     strict_capabilities: Option<bool>,
     added_interface_events: Option<bool>,
     builtin_delegates: Option<bool>,
-    alongside_cluster_network: Option<bool>,
+    #[serde(alias = "alongsideClusterNetwork")]
+    parallel_attach: Option<bool>,
+    max_parallel_attach: Option<u32>,
     device_checkpoint_file: Option<String>,
 }
 
@@ -175,10 +167,14 @@ pub struct Config {
     /// `builtinDelegates`: run macvlan, ipvlan and vlan in process (default true); a config
     /// with a field the built-in does not know still runs the plugin binary.
     pub builtin_delegates: bool,
-    /// `alongsideClusterNetwork`: start the NAD networks that make only their own interface
-    /// while the cluster network's delegate is still running, and DEL them alongside it
-    /// (default false: every network strictly after the one before it, as Multus does).
-    pub alongside_cluster_network: bool,
+    /// `parallelAttach` (older name `alongsideClusterNetwork`): attachments that make only their
+    /// own interface run at the same time as the cluster network and each other, and are
+    /// DELeted alike (default false: every network strictly after the one before it, as Multus
+    /// does).
+    pub parallel_attach: bool,
+    /// `maxParallelAttach`: at most this many delegates run at once with `parallelAttach`
+    /// (default 8).
+    pub max_parallel_attach: usize,
     /// `deviceCheckpointFile`: the kubelet's device-plugin checkpoint, read for NADs with a
     /// `k8s.v1.cni.cncf.io/resourceName`.
     pub device_checkpoint_file: PathBuf,
@@ -271,168 +267,22 @@ impl Config {
             strict_capabilities: r.strict_capabilities.unwrap_or(false),
             added_interface_events: r.added_interface_events.unwrap_or(false),
             builtin_delegates: r.builtin_delegates.unwrap_or(true),
-            alongside_cluster_network: r.alongside_cluster_network.unwrap_or(false),
+            parallel_attach: r.parallel_attach.unwrap_or(false),
+            max_parallel_attach: match r.max_parallel_attach {
+                None => DEFAULT_MAX_PARALLEL,
+                Some(n @ 1..=64) => n as usize,
+                Some(n) => {
+                    return Err(ConfigError::Invalid(format!(
+                        "maxParallelAttach {n} must be between 1 and 64"
+                    )));
+                }
+            },
             device_checkpoint_file: path(
                 r.device_checkpoint_file,
                 crate::k8s::devices::DEFAULT_CHECKPOINT,
             ),
         })
     }
-
-    /// The cluster network followed by the extra default networks, resolved to configs:
-    /// `clusterNetwork` + `defaultNetworks` when `clusterNetwork` is set, else `delegates`.
-    ///
-    /// # Errors
-    /// [`ConfigError`] for a reference that resolves to nothing or to an invalid config, or
-    /// when neither `clusterNetwork` nor `delegates` is given.
-    pub fn networks(&self) -> Result<Vec<ConfList>, ConfigError> {
-        let mut out = vec![self.cluster_network_conf()?];
-        if self.cluster_network.is_none() {
-            for i in 1..self.delegates.len() {
-                out.push(self.delegate(i)?);
-            }
-        }
-        for d in &self.default_networks {
-            out.push(self.resolve(d)?);
-        }
-        Ok(out)
-    }
-
-    /// The cluster network alone: `clusterNetwork` resolved, else the first of `delegates`.
-    ///
-    /// # Errors
-    /// As [`Config::networks`].
-    pub fn cluster_network_conf(&self) -> Result<ConfList, ConfigError> {
-        match &self.cluster_network {
-            Some(cluster) => self.resolve(cluster),
-            None if !self.delegates.is_empty() => self.delegate(0),
-            None => Err(ConfigError::Invalid(
-                "neither clusterNetwork nor delegates is set: no cluster network to run".into(),
-            )),
-        }
-    }
-
-    fn delegate(&self, i: usize) -> Result<ConfList, ConfigError> {
-        let at = format!("delegates[{i}]");
-        let v = self.delegates.get(i).cloned().unwrap_or_default();
-        let c = ConfList::from_value(v, &at, None)?;
-        self.refuse_self(&c, &at)?;
-        Ok(c)
-    }
-
-    /// Resolves a network reference the way Multus does: a path to a config file, a directory
-    /// (its alphabetically first config), or the `name` of a config in `confDir`.
-    ///
-    /// # Errors
-    /// [`ConfigError::Unresolved`] when nothing matches; [`ConfigError::Delegate`] when the
-    /// file found is not a valid config.
-    pub fn resolve(&self, reference: &str) -> Result<ConfList, ConfigError> {
-        let unresolved = |reason: String| ConfigError::Unresolved {
-            reference: reference.to_string(),
-            reason,
-        };
-        let p = Path::new(reference);
-        let conf = if p.is_absolute() {
-            if p.is_dir() {
-                let files = config_files(p).map_err(|e| unresolved(e.to_string()))?;
-                let mut found = None;
-                for f in files {
-                    let c = load_file(&f)?;
-                    if !self.is_self(&c) {
-                        found = Some(c);
-                        break;
-                    }
-                }
-                found.ok_or_else(|| unresolved(format!("no network config in {}", p.display())))?
-            } else if p.is_file() {
-                load_file(p)?
-            } else {
-                return Err(unresolved("no such file or directory".into()));
-            }
-        } else {
-            if reference.contains('/') || reference.is_empty() {
-                return Err(unresolved(
-                    "must be an absolute path or the name of a network config".into(),
-                ));
-            }
-            let files = config_files(&self.conf_dir).map_err(|e| {
-                unresolved(format!("reading confDir {}: {e}", self.conf_dir.display()))
-            })?;
-            let mut found = None;
-            for f in files {
-                // A file that does not parse cannot be the one named; other networks' broken
-                // files must not break this lookup.
-                if let Ok(c) = load_file(&f)
-                    && c.name == reference
-                {
-                    found = Some(c);
-                    break;
-                }
-            }
-            found.ok_or_else(|| {
-                unresolved(format!(
-                    "no config named {reference:?} in {}",
-                    self.conf_dir.display()
-                ))
-            })?
-        };
-        self.refuse_self(&conf, reference)?;
-        Ok(conf)
-    }
-
-    fn is_self(&self, c: &ConfList) -> bool {
-        (0..c.plugins.len()).any(|i| c.plugin_type(i) == self.self_type)
-    }
-
-    fn refuse_self(&self, c: &ConfList, reference: &str) -> Result<(), ConfigError> {
-        if self.is_self(c) {
-            return Err(ConfigError::Unresolved {
-                reference: reference.to_string(),
-                reason: format!(
-                    "the network {:?} runs plexus itself (type {:?}); that would recurse",
-                    c.name, self.self_type
-                ),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Config files in `dir` (`.conf`, `.conflist`, `.json`), sorted by name.
-///
-/// # Errors
-/// The directory cannot be read.
-pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("conf" | "conflist" | "json")
-                )
-        })
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// Largest network config file plexus reads.
-const MAX_CONF_FILE: u64 = 1 << 20;
-
-fn load_file(p: &Path) -> Result<ConfList, ConfigError> {
-    let name = p.display().to_string();
-    let unresolved = |reason: String| ConfigError::Unresolved {
-        reference: name.clone(),
-        reason,
-    };
-    let meta = std::fs::metadata(p).map_err(|e| unresolved(e.to_string()))?;
-    if meta.len() > MAX_CONF_FILE {
-        return Err(unresolved(format!("larger than {MAX_CONF_FILE} bytes")));
-    }
-    let bytes = std::fs::read(p).map_err(|e| unresolved(e.to_string()))?;
-    Ok(ConfList::from_slice(&bytes, &name)?)
 }
 
 #[cfg(test)]

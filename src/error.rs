@@ -1,10 +1,20 @@
 //! The top error type and the one mapping from an error to a CNI error code.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::cni::conf::ConfError;
 use crate::cni::env::{EnvError, StdinError};
 use crate::cni::error as code;
+use crate::cni::result::ResultError;
 use crate::config::ConfigError;
 use crate::delegate::DelegateError;
+use crate::delegate::list::PluginFailure;
 use crate::journal::JournalError;
+use crate::k8s::client::ApiError;
+use crate::link::LinkError;
+use crate::resolve::{RefError, ResolveError};
+use crate::txn::Step;
 
 /// Which verb a delegate failed in.
 pub type Verb = crate::cni::env::Command;
@@ -25,6 +35,71 @@ pub struct DelegateFailure {
     pub source: DelegateError,
 }
 
+impl DelegateFailure {
+    /// A plugin of the network `network` on `ifname` failed in `verb`.
+    pub fn new(verb: Verb, network: &str, ifname: &str, f: PluginFailure) -> DelegateFailure {
+        DelegateFailure {
+            verb,
+            network: network.to_string(),
+            ifname: ifname.to_string(),
+            plugin: f.plugin,
+            source: f.source,
+        }
+    }
+
+    /// A plugin of a journaled step failed in `verb`.
+    pub fn of_step(verb: Verb, step: &Step, f: PluginFailure) -> DelegateFailure {
+        DelegateFailure::new(verb, &step.network, &step.ifname, f)
+    }
+}
+
+/// Why STATUS says plexus cannot ADD.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// `readinessindicatorfile` does not exist yet.
+    #[error("readiness indicator file {} does not exist: the cluster network is not ready", .0.display())]
+    ReadinessFile(PathBuf),
+    /// The cluster network cannot be resolved.
+    #[error("cluster network: {0}")]
+    Unresolved(Box<Error>),
+    /// The cluster network's plugin says it is not ready.
+    #[error("cluster network {network:?}: {failure}")]
+    Plugin {
+        /// The network.
+        network: String,
+        /// Its plugin's answer.
+        failure: PluginFailure,
+    },
+}
+
+/// What CHECK found wrong in the pod.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckProblem {
+    /// The interface is not in the pod.
+    #[error("the interface is missing from the pod")]
+    Missing,
+    /// An address of the result is not on the interface.
+    #[error("address {0} is missing from the interface")]
+    Address(IpAddr),
+    /// The pod's interfaces cannot be read.
+    #[error("cannot read the pod's interfaces: {0}")]
+    Unreadable(LinkError),
+}
+
+/// What is wrong with GC's list of valid attachments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GcInputError {
+    /// Neither key is in the config.
+    #[error("GC needs cni.dev/valid-attachments in the config; nothing released")]
+    Missing,
+    /// Not a list.
+    #[error("cni.dev/valid-attachments must be a list; nothing released")]
+    NotAList,
+    /// An element without its two keys.
+    #[error("cni.dev/valid-attachments[{0}] needs containerID and ifname; nothing released")]
+    Element(usize),
+}
+
 /// Every error plexus reports to a runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,104 +109,102 @@ pub enum Error {
     /// stdin could not be read or is too large.
     #[error(transparent)]
     Stdin(#[from] StdinError),
-    /// plexus's config or a delegate config is invalid.
+    /// plexus's own config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The plan for this container is invalid (caught before anything ran).
-    #[error("invalid attachment plan: {0}")]
-    Plan(String),
+    /// The pod's networks cannot be decided (nothing ran).
+    #[error(transparent)]
+    Resolve(Box<ResolveError>),
     /// The journal could not be read or written.
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
-    /// ADD failed in a delegate; everything started was rolled back (or the rollback failed).
-    #[error("{primary}; {rollback}")]
-    Add {
-        /// The delegate failure that stopped ADD.
-        primary: Box<DelegateFailure>,
-        /// The rollback outcome.
+    /// A delegate failed.
+    #[error(transparent)]
+    Delegate(Box<DelegateFailure>),
+    /// Delegate calls failed (DEL, CHECK, GC); the first is the primary.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Delegates(Vec<DelegateFailure>),
+    /// ADD failed after attachments had started; they were rolled back (or the rollback
+    /// failed and the journal keeps what is left).
+    #[error("{cause}; {rollback}")]
+    RolledBack {
+        /// What stopped ADD.
+        cause: Box<Error>,
+        /// The rollback's outcome.
         rollback: Box<Rollback>,
     },
-    /// One or more delegate calls failed (DEL, CHECK, GC, STATUS); the first is the primary.
-    #[error("{}", .0.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; "))]
-    Delegates(Vec<DelegateFailure>),
     /// ADD for a container that already has attachments.
     #[error("container {0:?} is already attached; DEL it before adding it again")]
     AlreadyAttached(String),
     /// CHECK for a container plexus knows nothing about.
     #[error("container {0:?} has no attachments recorded by plexus")]
     UnknownContainer(String),
-    /// A result could not be converted to the runtime's version.
-    #[error("result conversion: {0}")]
-    Result(String),
-    /// The pod's network annotations are invalid.
-    #[error(transparent)]
-    Selection(#[from] crate::k8s::selection::SelectionError),
-    /// A NetworkAttachmentDefinition the pod needs is missing, forbidden or invalid.
-    #[error("NetworkAttachmentDefinition {namespace}/{name}: {reason}")]
-    Nad {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// What is wrong.
+    /// A corrupt journal whose attachments cannot be rebuilt now (kept for the next try).
+    #[error(
+        "journal of container {container_id:?} is corrupt ({reason}) and what it held cannot be rebuilt now: {source}"
+    )]
+    Corrupt {
+        /// The container.
+        container_id: String,
+        /// What is wrong with the journal.
         reason: String,
+        /// Why the rebuild failed.
+        source: Box<Error>,
     },
-    /// The API server failed or refused.
-    #[error(transparent)]
-    Api(#[from] crate::k8s::client::ApiError),
-    /// ADD succeeded but its network-status could not be written; everything was rolled back.
-    #[error("{source}; {rollback}")]
-    Status {
-        /// The API failure.
-        source: crate::k8s::client::ApiError,
-        /// The rollback outcome.
-        rollback: Box<Rollback>,
+    /// A result could not be converted to the runtime's version.
+    #[error("result of network {network:?}: {source}")]
+    Result {
+        /// The network.
+        network: String,
+        /// Why.
+        source: ResultError,
     },
-    /// A `default-route` request could not be applied (everything was rolled back).
-    #[error("default-route via {gateway} on {ifname} (network {network:?}): {reason}")]
+    /// The network-status PATCH failed (ADD is rolled back; the runtime retries).
+    #[error("writing network-status: {0}")]
+    StatusWrite(ApiError),
+    /// A `default-route` request could not be applied.
+    #[error("default-route via {gateway} on {ifname} (network {network:?}): {source}")]
     DefaultRoute {
         /// The network.
         network: String,
         /// The interface.
         ifname: String,
         /// The requested gateway.
-        gateway: String,
+        gateway: IpAddr,
         /// What failed.
-        reason: String,
+        source: LinkError,
     },
     /// CHECK found an attachment that is not as ADD left it.
-    #[error("CHECK of network {network:?} (interface {ifname}) failed: {reason}")]
+    #[error("CHECK of network {network:?} (interface {ifname}) failed: {problem}")]
     Check {
         /// The network.
         network: String,
         /// The interface.
         ifname: String,
         /// What is wrong.
-        reason: String,
-    },
-    /// The request cannot be served as given (pod replaced, no API access, a malformed GC list).
-    #[error("{0}")]
-    Rejected(String),
-    /// An operation failed for a reason of plexus's own (corrupt journal, GC bookkeeping).
-    #[error("{0}")]
-    Failed(String),
-    /// Another error, with what plexus was doing; keeps the inner error's code.
-    #[error("{context}: {source}")]
-    Context {
-        /// What plexus was doing.
-        context: String,
-        /// The error.
-        source: Box<Error>,
+        problem: CheckProblem,
     },
     /// STATUS: not ready.
     #[error("not ready: {0}")]
-    NotReady(String),
+    NotReady(NotReady),
+    /// GC's list of valid attachments is unusable.
+    #[error(transparent)]
+    GcInput(#[from] GcInputError),
+    /// GC went on past failures; every one of them.
+    #[error("GC: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Gc(Vec<Error>),
+}
+
+impl From<ResolveError> for Error {
+    fn from(e: ResolveError) -> Error {
+        Error::Resolve(Box::new(e))
+    }
 }
 
 /// What happened to the attachments started before a failing ADD.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollback {
-    /// Attachments DELeted cleanly.
+    /// Interfaces of the attachments DELeted cleanly.
     pub cleaned: Vec<String>,
     /// DEL failures; non-empty means the journal was kept for a later DEL.
     pub failures: Vec<DelegateFailure>,
@@ -160,14 +233,32 @@ impl std::fmt::Display for Rollback {
     }
 }
 
-/// Unavailable servers and server-side failures are worth retrying; the rest is an I/O failure.
-fn api_code(e: &crate::k8s::client::ApiError) -> u32 {
-    use crate::k8s::client::ApiError;
+/// Unavailable servers and server-side failures are worth retrying; a refused request is a
+/// configuration problem (RBAC, a missing object); the rest is an I/O failure.
+fn api_code(e: &ApiError) -> u32 {
     match e {
         ApiError::Unavailable { .. } => code::TRY_AGAIN_LATER,
         ApiError::Status { code: c, .. } if *c >= 500 || *c == 429 => code::TRY_AGAIN_LATER,
         ApiError::Config(_) => code::INVALID_NETWORK_CONFIG,
         _ => code::IO_FAILURE,
+    }
+}
+
+fn conf_code(c: &ConfError) -> u32 {
+    match c {
+        ConfError::Decode { .. } => code::DECODING_FAILURE,
+        ConfError::Version { .. } => code::INCOMPATIBLE_VERSION,
+        ConfError::Invalid { .. } => code::INVALID_NETWORK_CONFIG,
+    }
+}
+
+fn resolve_code(e: &ResolveError) -> u32 {
+    match e {
+        ResolveError::Api(a) => api_code(a),
+        ResolveError::PodNotFound(_) => code::TRY_AGAIN_LATER,
+        ResolveError::PodIdentity(_) => code::INVALID_ENVIRONMENT,
+        ResolveError::Delegate(c) | ResolveError::Ref(RefError::Conf(c)) => conf_code(c),
+        _ => code::INVALID_NETWORK_CONFIG,
     }
 }
 
@@ -180,30 +271,23 @@ impl Error {
             Error::Stdin(StdinError::Io(_)) => code::IO_FAILURE,
             Error::Config(ConfigError::Decode(_)) => code::DECODING_FAILURE,
             Error::Config(ConfigError::Version(_)) => code::INCOMPATIBLE_VERSION,
-            Error::Config(ConfigError::Delegate(c)) => match c {
-                crate::cni::conf::ConfError::Decode { .. } => code::DECODING_FAILURE,
-                crate::cni::conf::ConfError::Version { .. } => code::INCOMPATIBLE_VERSION,
-                crate::cni::conf::ConfError::Invalid { .. } => code::INVALID_NETWORK_CONFIG,
-            },
-            Error::Config(_) | Error::Plan(_) => code::INVALID_NETWORK_CONFIG,
+            Error::Config(_) => code::INVALID_NETWORK_CONFIG,
+            Error::Resolve(e) => resolve_code(e),
             Error::Journal(JournalError::InvalidId(_)) => code::INVALID_ENVIRONMENT,
             Error::Journal(_) => code::IO_FAILURE,
-            Error::Add { primary, .. } => primary.source.code(),
-            Error::Delegates(v) => v
-                .first()
-                .map(|f| f.source.code())
-                .unwrap_or(code::DELEGATE_FAILED),
+            Error::Delegate(f) => f.source.code(),
+            Error::Delegates(v) => v.first().map_or(code::DELEGATE_FAILED, |f| f.source.code()),
+            Error::RolledBack { cause, .. } => cause.code(),
             Error::AlreadyAttached(_) => code::INVALID_ENVIRONMENT,
             Error::UnknownContainer(_) => code::UNKNOWN_CONTAINER,
-            Error::Result(_) => code::INCOMPATIBLE_VERSION,
-            Error::NotReady(_) => code::NOT_AVAILABLE,
-            Error::Selection(_) | Error::Nad { .. } => code::INVALID_NETWORK_CONFIG,
+            Error::Corrupt { source, .. } => source.code(),
+            Error::Result { .. } => code::INCOMPATIBLE_VERSION,
+            Error::StatusWrite(_) => code::TRY_AGAIN_LATER,
             Error::DefaultRoute { .. } => code::IO_FAILURE,
             Error::Check { .. } => code::DELEGATE_FAILED,
-            Error::Rejected(_) => code::INVALID_NETWORK_CONFIG,
-            Error::Failed(_) => code::IO_FAILURE,
-            Error::Context { source, .. } => source.code(),
-            Error::Api(e) | Error::Status { source: e, .. } => api_code(e),
+            Error::NotReady(_) => code::NOT_AVAILABLE,
+            Error::GcInput(_) => code::INVALID_NETWORK_CONFIG,
+            Error::Gc(v) => v.first().map_or(code::IO_FAILURE, Error::code),
         }
     }
 
@@ -211,9 +295,12 @@ impl Error {
     /// and container) prefixes the message so the runtime's log says which pod failed.
     pub fn to_object(&self, cni_version: &str, context: Option<&str>) -> code::ErrorObject {
         let details = match self {
-            Error::Add { primary, rollback } => {
-                let mut d = match &primary.source {
-                    DelegateError::Plugin { details, .. } => details.clone(),
+            Error::RolledBack { cause, rollback } => {
+                let mut d = match &**cause {
+                    Error::Delegate(f) => match &f.source {
+                        DelegateError::Plugin { details, .. } => details.clone(),
+                        _ => String::new(),
+                    },
                     _ => String::new(),
                 };
                 if !rollback.failures.is_empty() {
@@ -234,3 +321,6 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

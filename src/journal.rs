@@ -2,11 +2,11 @@
 //!
 //! Layout under the journal directory (mode 0700, files 0600):
 //!
-//! - `<id>.json`: the record's versions, one JSON object per line, each write appended (no new
-//!   inode, no rename: an ADD writes it two or three times). The last line that parses is the
-//!   record, so a process killed mid-write leaves the old record or the new one, never a partial
-//!   one. Past [`COMPACT_AT`] bytes a write replaces the file with just the new version (temp
-//!   file, then rename).
+//! - `<id>.json`: the record's versions, one line each, each write appended (no new inode, no
+//!   rename). The last line is the record. A file that does not end with a complete line (torn
+//!   by a power loss, cut short) is corrupt: an older line may name fewer attachments than
+//!   exist, so it is never used instead. Past [`COMPACT_AT`] bytes a write replaces the file with
+//!   just the new version (temp file, fsync, rename, fsync of the directory).
 //! - `<id>.lock`: holds the exclusive `flock` for that container id. Different ids never wait for
 //!   each other.
 //! - `.<id>.tmp-<pid>`: the temp file of a compacting write in progress.
@@ -18,22 +18,18 @@
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustix::fs::OFlags;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::sync::Mutex;
 
-/// Longest container id accepted, in bytes.
-const MAX_ID_LEN: usize = 255;
 const DIR_MODE: u32 = 0o700;
 const FILE_MODE: u32 = 0o600;
 const JOURNAL_SUFFIX: &str = ".json";
 /// A journal file this long is rewritten with only the newest record (a DEL that keeps failing
 /// appends one per retry).
-pub const COMPACT_AT: u64 = 64 << 10;
+pub const COMPACT_AT: u64 = 256 << 10;
 const LOCK_SUFFIX: &str = ".lock";
 
 /// Why a journal operation failed.
@@ -50,12 +46,20 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
-    /// A journal file exists but does not hold a valid record.
+    /// A journal file exists but has no complete newest version.
     #[error("journal: {} is corrupt: {reason}", path.display())]
     Corrupt {
         /// The corrupt journal file.
         path: PathBuf,
-        /// Why it did not parse.
+        /// What is wrong with it.
+        reason: Unreadable,
+    },
+    /// A record is there but cannot be used (it does not parse, or is from a newer plexus).
+    #[error("journal: the record of container {container_id:?} cannot be used: {reason}")]
+    Unusable {
+        /// The container.
+        container_id: String,
+        /// Why.
         reason: String,
     },
     /// The container id is not a valid CNI container id, so it cannot name a file.
@@ -63,6 +67,17 @@ pub enum JournalError {
         "journal: invalid container id {0:?}: must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ and be at most 255 bytes"
     )]
     InvalidId(String),
+}
+
+/// Why a journal file holds no usable newest version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    /// Nothing in it.
+    #[error("empty journal file")]
+    Empty,
+    /// It does not end where a complete line ends.
+    #[error("the file does not end with a complete line (a torn write or a file cut short)")]
+    Torn,
 }
 
 fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalError {
@@ -73,23 +88,7 @@ fn io_err(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> JournalErr
     }
 }
 
-/// True if `id` is a valid CNI container id: `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, at most 255 bytes.
-///
-/// Such an id contains no `/`, no NUL and does not start with `.`, so `<dir>/<id><suffix>` always
-/// names a file directly inside the journal directory.
-pub fn is_valid_container_id(id: &str) -> bool {
-    let bytes = id.as_bytes();
-    match bytes.split_first() {
-        None => false,
-        Some((first, rest)) => {
-            bytes.len() <= MAX_ID_LEN
-                && first.is_ascii_alphanumeric()
-                && rest
-                    .iter()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        }
-    }
-}
+pub use crate::cni::env::is_valid_container_id;
 
 fn validate_id(id: &str) -> Result<(), JournalError> {
     if is_valid_container_id(id) {
@@ -146,6 +145,7 @@ impl Journal {
             .mode(DIR_MODE)
             .create(&self.dir)
             .map_err(io_err(&self.dir, "create dir"))?;
+        self.tighten_dir()?;
 
         let lock_path = self.dir.join(format!("{container_id}{LOCK_SUFFIX}"));
         loop {
@@ -173,6 +173,7 @@ impl Journal {
                         dir: self.dir.clone(),
                         path: self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}")),
                         lock_path,
+                        append: Mutex::new(None),
                     });
                 }
                 Ok(_) => {}
@@ -180,6 +181,23 @@ impl Journal {
                 Err(e) => return Err(io_err(&lock_path, "stat")(e)),
             }
         }
+    }
+
+    /// A journal directory that existed before plexus (or was loosened since) gets the mode
+    /// plexus gives one it creates: records hold delegate configs and results.
+    fn tighten_dir(&self) -> Result<(), JournalError> {
+        let meta = fs::metadata(&self.dir).map_err(io_err(&self.dir, "stat dir"))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if mode != DIR_MODE {
+            fs::set_permissions(&self.dir, fs::Permissions::from_mode(DIR_MODE))
+                .map_err(io_err(&self.dir, "chmod dir"))?;
+            tracing::warn!(
+                dir = %self.dir.display(),
+                was = format!("{mode:o}"),
+                "journal directory had a looser mode than 0700; tightened"
+            );
+        }
+        Ok(())
     }
 
     /// Container ids that currently have a journal file, sorted.
@@ -215,7 +233,9 @@ impl Journal {
 
 /// The exclusive lock on one container id's journal; every read and write goes through it.
 ///
-/// Dropping it releases the lock.
+/// Dropping it releases the lock. It may be shared between threads (the ADD that writes records
+/// and the thread that makes them durable): writes, compaction and the choice of the file to
+/// fsync are serialised by an internal mutex.
 #[derive(Debug)]
 pub struct JournalLock {
     file: File,
@@ -223,6 +243,8 @@ pub struct JournalLock {
     dir: PathBuf,
     path: PathBuf,
     lock_path: PathBuf,
+    /// The journal file opened for appending, once written to.
+    append: Mutex<Option<File>>,
 }
 
 impl JournalLock {
@@ -241,14 +263,23 @@ impl JournalLock {
             .join(format!(".{}.tmp-{}", self.container_id, std::process::id()))
     }
 
-    /// The record for this container (the newest version that parses), or `None` if there is
+    fn appender(&self) -> std::sync::MutexGuard<'_, Option<File>> {
+        // A poisoned mutex only means another thread panicked mid-write; the file's state is
+        // what the kernel says it is, so go on with it.
+        self.append
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The newest version of the record (its line, without the newline), or `None` if there is
     /// no journal file.
     ///
     /// # Errors
     ///
-    /// [`JournalError::Corrupt`] if the file exists but no line of it parses as `T` (empty,
-    /// truncated, garbage); [`JournalError::Io`] if it cannot be opened or read.
-    pub fn read<T: DeserializeOwned>(&self) -> Result<Option<T>, JournalError> {
+    /// [`JournalError::Corrupt`] if the file exists but does not end where a complete line ends
+    /// (a torn write, a file cut short) or is empty; [`JournalError::Io`] if it cannot be opened
+    /// or read. Whether the line is a valid record is the caller's judgement.
+    pub fn read(&self) -> Result<Option<Vec<u8>>, JournalError> {
         let mut file = match OpenOptions::new()
             .read(true)
             .custom_flags(nofollow())
@@ -261,89 +292,110 @@ impl JournalLock {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(io_err(&self.path, "read"))?;
-        newest(&bytes)
-            .map(Some)
+        newest_line(&bytes)
+            .map(|line| Some(line.to_vec()))
             .map_err(|reason| JournalError::Corrupt {
                 path: self.path.clone(),
                 reason,
             })
     }
 
-    /// Records a new version: appends it as one line (mode 0600 when the file is new; a line
-    /// torn by a crash is skipped by [`read`](Self::read)), or, once the file has reached
-    /// [`COMPACT_AT`] bytes, replaces the file with just this version (temp file, then rename).
+    /// Records a new version, one line (a newline is added): appended (mode 0600 when the file
+    /// is new), or, once the file has reached [`COMPACT_AT`] bytes, the file is replaced by one
+    /// holding just this version (temp file, fsync, rename, fsync of the directory: a compaction
+    /// is durable at once, so a concurrent [`sync`](Self::sync) of the old file loses nothing).
     ///
-    /// Readers, and a later run after this process is killed, see the old record or the new one,
-    /// never a mix. No fsync: call [`sync`](Self::sync) when the record must survive a power loss.
+    /// An append that fails part-way is cut back off, so the file always ends with a complete
+    /// version. No fsync otherwise: call [`sync`](Self::sync) when the record must survive a
+    /// power loss.
     ///
     /// # Errors
     ///
-    /// [`JournalError::Io`] if the record cannot be serialized (op `"serialize"`) or the file
-    /// cannot be opened, appended to, written or renamed; the record read back is then the old one.
-    pub fn write<T: Serialize>(&self, rec: &T) -> Result<(), JournalError> {
-        // A leading newline ends a line torn by an earlier crash, so this one stands alone.
-        let mut bytes = vec![b'\n'];
-        serde_json::to_writer(&mut bytes, rec)
-            .map_err(|e| io_err(&self.path, "serialize")(e.into()))?;
+    /// [`JournalError::Io`] if the file cannot be opened, appended to, written or renamed; the
+    /// record read back is then the previous one.
+    pub fn write(&self, line: &[u8]) -> Result<(), JournalError> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line);
         bytes.push(b'\n');
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .custom_flags(nofollow())
-            .open(&self.path)
-            .map_err(io_err(&self.path, "open"))?;
+        let mut guard = self.appender();
+        if guard.is_none() {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(FILE_MODE)
+                .custom_flags(nofollow())
+                .open(&self.path)
+                .map_err(io_err(&self.path, "open"))?;
+            *guard = Some(file);
+        }
+        let Some(file) = guard.as_mut() else {
+            return Err(io_err(&self.path, "open")(io::ErrorKind::NotFound.into()));
+        };
         let len = file.metadata().map_err(io_err(&self.path, "stat"))?.len();
         if len < COMPACT_AT {
-            return file.write_all(&bytes).map_err(io_err(&self.path, "append"));
+            if let Err(e) = file.write_all(&bytes) {
+                if let Err(t) = file.set_len(len) {
+                    tracing::warn!(path = %self.path.display(), error = %t, "journal: cannot cut a failed append back off");
+                }
+                return Err(io_err(&self.path, "append")(e));
+            }
+            return Ok(());
         }
-        drop(file);
         let tmp = self.temp_path();
-        let result = write_new_file(&tmp, &bytes[1..])
-            .and_then(|()| fs::rename(&tmp, &self.path).map_err(io_err(&self.path, "rename")));
+        let result = write_new_file(&tmp, &bytes)
+            .and_then(|()| fs::rename(&tmp, &self.path).map_err(io_err(&self.path, "rename")))
+            .and_then(|()| sync_dir(&self.dir));
         if result.is_err()
             && let Err(e) = fs::remove_file(&tmp)
             && e.kind() != io::ErrorKind::NotFound
         {
             tracing::warn!(path = %tmp.display(), error = %e, "journal: cannot remove temp file");
         }
+        // Later appends go to the file now at the path.
+        *guard = None;
         result
     }
 
-    /// Makes the last change durable: fsyncs the journal file (if there is one) and the directory.
+    /// Makes the last change durable: fsyncs the journal file (if there is one) and the
+    /// directory (which makes a new file's name, a rename or a removal durable too).
     ///
-    /// Without a journal file only the directory is synced, which makes a preceding
-    /// [`quarantine`](Self::quarantine) durable.
+    /// Safe to call from another thread while [`write`](Self::write) runs: it fsyncs the file
+    /// current when it starts; a compaction after that is durable on its own.
     ///
     /// # Errors
     ///
     /// [`JournalError::Io`] if the file or directory cannot be opened or synced.
     pub fn sync(&self) -> Result<(), JournalError> {
-        match File::open(&self.path) {
-            Ok(file) => file.sync_all().map_err(io_err(&self.path, "fsync"))?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&self.path, "open")(e)),
+        let current = {
+            let guard = self.appender();
+            match guard.as_ref() {
+                Some(f) => Some(f.try_clone().map_err(io_err(&self.path, "dup"))?),
+                None => match File::open(&self.path) {
+                    Ok(f) => Some(f),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(io_err(&self.path, "open")(e)),
+                },
+            }
+        };
+        if let Some(file) = current {
+            file.sync_all().map_err(io_err(&self.path, "fsync"))?;
         }
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_err(&self.dir, "fsync dir"))
+        sync_dir(&self.dir)
     }
 
-    /// Moves the journal file aside to `<dir>/<id>.corrupt-<unix-nanos>`, kept for the operator,
-    /// and returns the new path. Afterwards [`read`](Self::read) returns `None` and
-    /// [`Journal::list`] no longer shows this id.
+    /// Moves the journal file aside to `<dir>/<id>.corrupt-<unix-nanos>` (`nanos` from the
+    /// caller's clock), kept for the operator, and returns the new path. Afterwards
+    /// [`read`](Self::read) returns `None` and [`Journal::list`] no longer shows this id.
     ///
     /// # Errors
     ///
     /// [`JournalError::Io`] if the rename fails, including when there is no journal file.
-    pub fn quarantine(&self) -> Result<PathBuf, JournalError> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+    pub fn quarantine(&self, nanos: u128) -> Result<PathBuf, JournalError> {
         let target = self
             .dir
             .join(format!("{}.corrupt-{nanos}", self.container_id));
+        let mut guard = self.appender();
+        *guard = None;
         fs::rename(&self.path, &target).map_err(io_err(&self.path, "quarantine"))?;
         Ok(target)
     }
@@ -359,6 +411,7 @@ impl JournalLock {
     /// [`JournalError::Io`] if a file exists but cannot be deleted. The lock file is kept if the
     /// journal file could not be deleted.
     pub fn remove(self) -> Result<(), JournalError> {
+        *self.appender() = None;
         remove_if_exists(&self.path)?;
         remove_if_exists(&self.lock_path)
         // `self` drops here, releasing the lock after both files are gone.
@@ -375,48 +428,122 @@ impl Drop for JournalLock {
     }
 }
 
-/// The newest version in a journal file's bytes: the last line that parses as `T` (lines a crash
-/// tore are skipped). The error says why the last non-empty line did not parse, or that there
-/// is none.
+/// The newest version in a journal file's bytes: its last line. The file must end where a
+/// complete line ends: a file torn by a crash mid-write or cut short anywhere may have lost
+/// versions naming attachments that exist, so it is corrupt, never read from an older line.
 ///
 /// # Errors
-/// No line parses.
-pub fn newest<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    newest_line(bytes).map(|(_, rec)| rec)
-}
-
-/// [`newest`], with the line it was read from (for showing the record as written).
-///
-/// # Errors
-/// No line parses.
-pub fn newest_line<T: DeserializeOwned>(bytes: &[u8]) -> Result<(&[u8], T), String> {
-    let mut first_error = None;
-    for line in bytes.rsplit(|&b| b == b'\n') {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice(line) {
-            Ok(rec) => return Ok((line, rec)),
-            Err(e) => {
-                first_error.get_or_insert_with(|| e.to_string());
-            }
-        }
+/// Why the bytes hold no usable newest line.
+pub fn newest_line(bytes: &[u8]) -> Result<&[u8], Unreadable> {
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        return Err(Unreadable::Torn);
     }
-    Err(first_error.unwrap_or_else(|| "empty journal file".into()))
+    bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .find(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .ok_or(Unreadable::Empty)
 }
 
-/// Creates `path` (mode 0600, never following a symlink) and writes `bytes` to it. A stale file
-/// at `path` (left by a killed process with the same pid) is replaced.
+/// Where records are kept, one per container id: the seam the engine's tests substitute
+/// ([`Journal`] on disk in the product).
+pub trait Store: Send + Sync {
+    /// Blocks until this process holds the exclusive lock on `container_id`'s record.
+    ///
+    /// # Errors
+    /// As [`Journal::lock`].
+    fn lock(&self, container_id: &str) -> Result<Box<dyn Held + '_>, JournalError>;
+
+    /// Container ids that have a record, sorted.
+    ///
+    /// # Errors
+    /// As [`Journal::list`].
+    fn list(&self) -> Result<Vec<String>, JournalError>;
+}
+
+/// One container's record, locked: what [`JournalLock`] offers.
+pub trait Held: Send + Sync {
+    /// The container id.
+    fn container_id(&self) -> &str;
+    /// The newest version; `None` when there is no record.
+    ///
+    /// # Errors
+    /// As [`JournalLock::read`].
+    fn read(&self) -> Result<Option<Vec<u8>>, JournalError>;
+    /// Records a new version.
+    ///
+    /// # Errors
+    /// As [`JournalLock::write`].
+    fn write(&self, line: &[u8]) -> Result<(), JournalError>;
+    /// Makes the last version durable.
+    ///
+    /// # Errors
+    /// As [`JournalLock::sync`].
+    fn sync(&self) -> Result<(), JournalError>;
+    /// Moves the record aside for the operator.
+    ///
+    /// # Errors
+    /// As [`JournalLock::quarantine`].
+    fn quarantine(&self, nanos: u128) -> Result<PathBuf, JournalError>;
+    /// Deletes the record and releases the lock.
+    ///
+    /// # Errors
+    /// As [`JournalLock::remove`].
+    fn remove(self: Box<Self>) -> Result<(), JournalError>;
+}
+
+impl Store for Journal {
+    fn lock(&self, container_id: &str) -> Result<Box<dyn Held + '_>, JournalError> {
+        Ok(Box::new(Journal::lock(self, container_id)?))
+    }
+    fn list(&self) -> Result<Vec<String>, JournalError> {
+        Journal::list(self)
+    }
+}
+
+impl Held for JournalLock {
+    fn container_id(&self) -> &str {
+        JournalLock::container_id(self)
+    }
+    fn read(&self) -> Result<Option<Vec<u8>>, JournalError> {
+        JournalLock::read(self)
+    }
+    fn write(&self, line: &[u8]) -> Result<(), JournalError> {
+        JournalLock::write(self, line)
+    }
+    fn sync(&self) -> Result<(), JournalError> {
+        JournalLock::sync(self)
+    }
+    fn quarantine(&self, nanos: u128) -> Result<PathBuf, JournalError> {
+        JournalLock::quarantine(self, nanos)
+    }
+    fn remove(self: Box<Self>) -> Result<(), JournalError> {
+        JournalLock::remove(*self)
+    }
+}
+
+/// Creates `path` (mode 0600, never following a symlink), writes `bytes` and fsyncs it. A stale
+/// file at `path` (left by a killed process with the same pid) is replaced.
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), JournalError> {
     remove_if_exists(path)?;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(FILE_MODE)
+        .custom_flags(nofollow())
         .open(path)
         .map_err(io_err(path, "create"))?;
-    file.write_all(bytes).map_err(io_err(path, "write"))
+    file.write_all(bytes).map_err(io_err(path, "write"))?;
+    file.sync_all().map_err(io_err(path, "fsync"))
 }
 
+fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir, "fsync dir"))
+}
+
+#[cfg(test)]
+pub(crate) mod memory;
 #[cfg(test)]
 mod tests;

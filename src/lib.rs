@@ -1,9 +1,10 @@
 //! plexus: a multi-network CNI meta-plugin for Kubernetes, a drop-in replacement for Multus.
 //!
-//! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin; otherwise it is a CLI.
+//! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin ([`plugin`]); otherwise it is a CLI.
 
 pub mod builtin;
 pub mod cli;
+pub mod clock;
 pub mod cni;
 pub mod config;
 pub mod delegate;
@@ -16,3 +17,7 @@ pub mod link;
 pub mod log;
 pub mod netns;
 pub mod plan;
+pub mod plugin;
+pub mod resolve;
+pub mod text;
+pub mod txn;

@@ -2,15 +2,13 @@
 //! place that prints errors and chooses the exit code.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use plexus::cni::env::{Command, Request, read_stdin};
+use plexus::cni::env::{Request, read_stdin};
 use plexus::cni::version::{self, Version};
-use plexus::config::Config;
 use plexus::delegate::exec::ProcessExecutor;
-use plexus::engine::Engine;
 use plexus::error::Error;
+use plexus::plugin::{CNI_VARIABLES, host_path};
 
 fn main() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
@@ -22,16 +20,11 @@ fn main() -> ExitCode {
     if let Some(plugin) = plexus::builtin::standalone_plugin(&name) {
         return builtin_main(plugin);
     }
-    if std::env::var_os("CNI_COMMAND").is_some() {
+    // A runtime's call even without CNI_COMMAND: it gets a CNI error object, not CLI usage.
+    if CNI_VARIABLES.iter().any(|v| std::env::var_os(v).is_some()) {
         return cni_main();
     }
     plexus::cli::main()
-}
-
-/// `PATH` for delegates (they look up tools such as iptables): the runtime's, or the usual one.
-fn host_path() -> String {
-    std::env::var("PATH")
-        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -60,7 +53,7 @@ fn read_input() -> (Vec<u8>, Option<plexus::cni::env::StdinError>) {
 
 fn cni_main() -> ExitCode {
     let (stdin, stdin_error) = read_input();
-    match run(&stdin, stdin_error) {
+    match plexus::plugin::run(|k| std::env::var(k).ok(), &stdin, stdin_error) {
         Ok(Some(v)) => {
             print_json(&v);
             ExitCode::SUCCESS
@@ -135,6 +128,7 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
         netns: &req.netns,
         ifname: &req.ifname,
         args: &args,
+        cancel: None,
     };
     match plexus::builtin::standalone(plugin, &inv, &stdin, &exec) {
         Ok(out) => {
@@ -147,42 +141,5 @@ fn builtin_main(plugin: plexus::builtin::Plugin) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e.code(), e.to_string()),
-    }
-}
-
-fn run(
-    stdin: &[u8],
-    stdin_error: Option<plexus::cni::env::StdinError>,
-) -> Result<Option<serde_json::Value>, Error> {
-    let req = Request::from_env(|k| std::env::var(k).ok())?;
-    if req.command == Command::Version {
-        return Ok(Some(version::version_info()));
-    }
-    if let Some(e) = stdin_error {
-        return Err(e.into());
-    }
-    let cfg = Config::parse(stdin)?;
-    plexus::log::init(cfg.log_file.as_deref(), &cfg.log_level, cfg.log_to_stderr);
-    tracing::debug!(
-        command = req.command.as_str(),
-        container_id = %req.container_id,
-        netns = %req.netns,
-        ifname = %req.ifname,
-        "CNI call"
-    );
-    let mut dirs: Vec<PathBuf> = vec![cfg.bin_dir.clone()];
-    dirs.extend(req.path.iter().cloned());
-    let host_path = host_path();
-    let exec = ProcessExecutor::new(dirs, host_path, cfg.delegate_timeout);
-    // macvlan/ipvlan/vlan run in process unless `builtinDelegates: false`.
-    let exec = plexus::builtin::BuiltinExecutor::new(exec, cfg.builtin_delegates);
-    let engine = Engine::new(&cfg, &req, &exec);
-    match req.command {
-        Command::Add => engine.add().map(Some),
-        Command::Del => engine.del().map(|_| None),
-        Command::Check => engine.check().map(|_| None),
-        Command::Gc => engine.gc().map(|_| None),
-        Command::Status => engine.status().map(|_| None),
-        Command::Version => Ok(Some(version::version_info())),
     }
 }

@@ -41,6 +41,35 @@ pub enum NetnsError {
     },
 }
 
+/// What a `CNI_NETNS` path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A namespace file (on nsfs): usable.
+    Namespace,
+    /// Nothing at the path: the pod's namespace is gone.
+    Missing,
+    /// Something that is not a namespace (a plain file a runtime left behind when the bind mount
+    /// went away, a directory...): no plugin can enter it.
+    NotANamespace(String),
+}
+
+/// nsfs's magic number (`NSFS_MAGIC`).
+const NSFS_MAGIC: i64 = 0x6e73_6673;
+
+/// What is at `path`, without entering it.
+pub fn probe(path: &Path) -> Probe {
+    match rustix::fs::statfs(path) {
+        Ok(st) if st.f_type == NSFS_MAGIC => Probe::Namespace,
+        Ok(st) => Probe::NotANamespace(format!(
+            "{} is not a namespace file (filesystem type {:#x})",
+            path.display(),
+            st.f_type
+        )),
+        Err(rustix::io::Errno::NOENT) => Probe::Missing,
+        Err(e) => Probe::NotANamespace(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Opens a network namespace file (`/proc/<pid>/ns/net`, `/run/netns/<name>`, ...), e.g. to hand
 /// its descriptor to the kernel as a link's target namespace.
 ///
@@ -112,6 +141,31 @@ mod tests {
     fn a_file_that_is_not_a_namespace_is_refused() {
         let err = run_in(Path::new("/proc/self/status"), || ()).unwrap_err();
         assert!(matches!(err, NetnsError::Enter { .. }), "{err}");
+    }
+
+    #[test]
+    fn probe_table() {
+        let file = std::env::temp_dir().join(format!("plexus-probe-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let rows: &[(&str, &Path, fn(&Probe) -> bool)] = &[
+            ("own namespace", Path::new("/proc/self/ns/net"), |p| {
+                *p == Probe::Namespace
+            }),
+            ("missing", Path::new("/run/netns/plexus-no-such-ns"), |p| {
+                *p == Probe::Missing
+            }),
+            ("regular file", &file, |p| {
+                matches!(p, Probe::NotANamespace(_))
+            }),
+            ("directory", Path::new("/proc"), |p| {
+                matches!(p, Probe::NotANamespace(_))
+            }),
+        ];
+        for (name, path, ok) in rows {
+            let got = probe(path);
+            assert!(ok(&got), "{name}: {got:?}");
+        }
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]

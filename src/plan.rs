@@ -1,12 +1,13 @@
-//! Pure planning: resolved networks + the runtime's request -> the ordered attachments to run,
-//! with every check that can be made before anything touches the kernel.
+//! Pure planning: resolved networks + the runtime's request -> the ordered attachments to run
+//! and their schedule, with every check that can be made before anything touches the kernel.
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cni::conf::ConfList;
-use crate::cni::env::{encode_args, validate_ifname};
+use crate::cni::env::{IfnameError, encode_args, validate_ifname};
 use crate::k8s::selection::Selection;
 
 /// A network resolved to its config, with the pod's request for it (if it came from the pod).
@@ -31,6 +32,19 @@ impl Network {
     }
 }
 
+/// Where an attachment's network came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The cluster network (`clusterNetwork`, `delegates[0]`, or the pod's default-network
+    /// override): the runtime's `CNI_IFNAME`, the runtime's result.
+    Cluster,
+    /// A network of the configuration every pod gets (`defaultNetworks`, `delegates[1..]`).
+    Default,
+    /// A network the pod's annotation selected.
+    Selected,
+}
+
 /// One network to attach to the pod: what to run and under which interface name.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attachment {
@@ -42,12 +56,65 @@ pub struct Attachment {
     pub conf: ConfList,
     /// `runtimeConfig` for this attachment (filtered per plugin by its capabilities at run time).
     pub runtime_config: Map<String, Value>,
-    /// True for the cluster network (the first attachment).
-    pub cluster: bool,
+    /// Where the network came from (the first attachment is the cluster network).
+    pub origin: Origin,
     /// `CNI_ARGS` for this attachment's delegates.
     pub cni_args: String,
     /// Gateways this interface must carry the default route for (one per family at most).
     pub default_route: Vec<String>,
+}
+
+/// What is wrong with a plan; nothing has run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// An invalid interface name.
+    #[error("network {network:?} ({ifname}): {source}")]
+    Ifname {
+        /// The network.
+        network: String,
+        /// The interface name as requested.
+        ifname: String,
+        /// What is wrong with it.
+        source: IfnameError,
+    },
+    /// Two attachments on one interface.
+    #[error("network {network:?} ({ifname}): interface name {ifname:?} is used twice in this pod")]
+    DuplicateIfname {
+        /// The second network on it.
+        network: String,
+        /// The interface.
+        ifname: String,
+    },
+    /// Two default routes of one IP family.
+    #[error(
+        "network {network:?} ({ifname}): default-route {gateway} conflicts with default-route on \
+         {other}: at most one per IP family"
+    )]
+    DefaultRoute {
+        /// The network asking for the second one.
+        network: String,
+        /// Its interface.
+        ifname: String,
+        /// The gateway asked for.
+        gateway: String,
+        /// The interface that already has the family's default route.
+        other: String,
+    },
+    /// A capability the pod asks for that no plugin of the network declares (strict mode).
+    #[error(
+        "network {network:?} ({ifname}): the pod asks for {field:?} but no plugin of this \
+         network declares the {capability:?} capability (strictCapabilities is on)"
+    )]
+    Capability {
+        /// The network.
+        network: String,
+        /// Its interface.
+        ifname: String,
+        /// The selection field.
+        field: &'static str,
+        /// The capability (runtimeConfig key) it needs.
+        capability: &'static str,
+    },
 }
 
 /// Plugin types whose ADD and DEL touch only their own interface in the pod (and its IPAM).
@@ -56,12 +123,17 @@ const SELF_CONTAINED: [&str; 4] = ["macvlan", "ipvlan", "vlan", "host-device"];
 const CONFIGURED_ROUTES: [&str; 3] = ["host-local", "static", "whereabouts"];
 
 impl Attachment {
-    /// True when running this attachment while the cluster network's delegate is still
-    /// running cannot change the outcome: one plugin (no chain: `tuning`, `route-override` or
-    /// `sbr` may act on other interfaces or on the pod's routes) of a type that only makes its
-    /// own interface, and IPAM that cannot hand out a default route (which would race the
-    /// cluster network's own).
-    pub fn runs_alongside_cluster(&self) -> bool {
+    /// True for the cluster network.
+    pub fn is_cluster(&self) -> bool {
+        self.origin == Origin::Cluster
+    }
+
+    /// True when running this attachment at the same time as others cannot change the outcome:
+    /// one plugin (no chain: `tuning`, `route-override` or `sbr` may act on other interfaces or
+    /// on the pod's routes) of a type that only makes its own interface (its master, if any,
+    /// is on the node, not in the pod), and IPAM that cannot hand out a default route (which
+    /// would race another network's).
+    pub fn self_contained(&self) -> bool {
         let [plugin] = self.conf.plugins.as_slice() else {
             return false;
         };
@@ -71,7 +143,7 @@ impl Attachment {
             .unwrap_or_default();
         // `linkInContainer`: the master is an interface in the pod, maybe one still being made.
         let in_pod = plugin.get("linkInContainer").and_then(Value::as_bool) == Some(true);
-        if self.cluster || in_pod || !SELF_CONTAINED.contains(&ty) {
+        if self.is_cluster() || in_pod || !SELF_CONTAINED.contains(&ty) {
             return false;
         }
         let Some(ipam) = plugin.get("ipam") else {
@@ -100,13 +172,36 @@ impl Attachment {
     }
 }
 
+/// The schedule of a plan: for each attachment, the attachments whose ADD must be done before
+/// it starts (DEL runs it backwards).
+///
+/// Without `parallel`, Multus's strict order: each waits for the one before it. With it, a
+/// [self-contained](Attachment::self_contained) attachment waits only for the attachments
+/// before it that are neither self-contained nor the cluster network (so it starts with the
+/// cluster network and beside its self-contained neighbours), and any other attachment waits
+/// for every attachment before it.
+pub fn schedule(plan: &[Attachment], parallel: bool) -> Vec<Vec<usize>> {
+    (0..plan.len())
+        .map(|i| match (i, parallel) {
+            (0, _) => Vec::new(),
+            (_, false) => vec![i - 1],
+            (_, true) if plan[i].self_contained() => {
+                (1..i).filter(|&j| !plan[j].self_contained()).collect()
+            }
+            (_, true) => (0..i).collect(),
+        })
+        .collect()
+}
+
 /// What the plan is built from.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
     /// The cluster network (possibly the pod's `default-network` override).
     pub cluster: Network,
-    /// `defaultNetworks` followed by the pod's selections, in order.
-    pub extra: Vec<Network>,
+    /// The configuration's default networks, in order.
+    pub defaults: Vec<Network>,
+    /// The pod's selections, in order.
+    pub selected: Vec<Network>,
     /// The runtime's `CNI_IFNAME`.
     pub runtime_ifname: &'a str,
     /// The runtime's `runtimeConfig` (for the cluster network).
@@ -127,32 +222,37 @@ const CAPABILITY_FIELDS: &[(&str, &str)] = &[
     ("deviceID", "deviceID"),
 ];
 
-/// Plans the attachments: the cluster network on the runtime's ifname, then each extra network
-/// on its requested interface or `net<N>` where N is its position (Multus numbering).
+/// Plans the attachments: the cluster network on the runtime's ifname, then each default and
+/// selected network on its requested interface or `net<N>` where N is its position (Multus
+/// numbering).
 ///
 /// # Errors
-/// A sentence naming the network and the problem: an invalid or duplicate interface name,
+/// [`PlanError`] naming the network and the problem: an invalid or duplicate interface name,
 /// more than one default route per family, a capability no plugin declares (strict mode).
-pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
+pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, PlanError> {
     let mut seen = HashSet::new();
     let mut routes_v4 = None::<String>;
     let mut routes_v6 = None::<String>;
-    let all = std::iter::once(input.cluster).chain(input.extra);
+    let all = std::iter::once((Origin::Cluster, input.cluster))
+        .chain(input.defaults.into_iter().map(|n| (Origin::Default, n)))
+        .chain(input.selected.into_iter().map(|n| (Origin::Selected, n)));
     let mut out = Vec::new();
-    for (i, net) in all.enumerate() {
-        let cluster = i == 0;
+    for (i, (origin, net)) in all.enumerate() {
+        let cluster = origin == Origin::Cluster;
         let sel = net.selection.as_ref();
         let ifname = match (cluster, sel.and_then(|s| s.interface.clone())) {
             (true, _) => input.runtime_ifname.to_string(),
             (false, Some(name)) => name,
             (false, None) => format!("net{i}"),
         };
-        let at = |e: String| format!("network {:?} ({ifname}): {e}", net.status_name);
-        validate_ifname(&ifname).map_err(at)?;
+        let network = net.status_name.clone();
+        validate_ifname(&ifname).map_err(|source| PlanError::Ifname {
+            network: network.clone(),
+            ifname: ifname.clone(),
+            source,
+        })?;
         if !seen.insert(ifname.clone()) {
-            return Err(at(format!(
-                "interface name {ifname:?} is used twice in this pod"
-            )));
+            return Err(PlanError::DuplicateIfname { network, ifname });
         }
         let mut runtime_config = if cluster {
             input.runtime_config.clone()
@@ -165,12 +265,14 @@ pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
         if let Some(s) = sel {
             let requested = selection_runtime_config(s);
             if input.strict_capabilities
-                && let Some((field, cap)) = missing_capabilities(&conf, s).first()
+                && let Some(&(field, capability)) = missing_capabilities(&conf, s).first()
             {
-                return Err(at(format!(
-                    "the pod asks for {field:?} but no plugin of this network declares the \
-                     {cap:?} capability (strictCapabilities is on)"
-                )));
+                return Err(PlanError::Capability {
+                    network,
+                    ifname,
+                    field,
+                    capability,
+                });
             }
             runtime_config.extend(requested);
             if !s.ips.is_empty() {
@@ -183,15 +285,18 @@ pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
                 merge_cni_args(&mut conf, extra);
             }
             for gw in &s.default_route {
-                let slot = if gw.contains(':') {
+                let slot = if crate::cni::ip::text_is_v6(gw) {
                     &mut routes_v6
                 } else {
                     &mut routes_v4
                 };
-                if let Some(prev) = slot {
-                    return Err(at(format!(
-                        "default-route {gw} conflicts with default-route on {prev}: at most one per IP family"
-                    )));
+                if let Some(other) = slot {
+                    return Err(PlanError::DefaultRoute {
+                        network,
+                        ifname,
+                        gateway: gw.clone(),
+                        other: other.clone(),
+                    });
                 }
                 *slot = Some(ifname.clone());
                 default_route.push(gw.clone());
@@ -201,11 +306,11 @@ pub fn plan(input: PlanInput<'_>) -> Result<Vec<Attachment>, String> {
             args.insert(0, ("IgnoreUnknown".into(), "1".into()));
         }
         out.push(Attachment {
-            network: net.status_name.clone(),
+            network,
             ifname,
             conf,
             runtime_config,
-            cluster,
+            origin,
             cni_args: encode_args(&args),
             default_route,
         });
@@ -289,13 +394,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_alongside_cluster_table() {
+    fn self_contained_table() {
         let att = |conf: Value, cluster: bool| Attachment {
             network: "n".into(),
             ifname: "net1".into(),
             conf: ConfList::from_value(conf, "t", None).unwrap(),
             runtime_config: Map::new(),
-            cluster,
+            origin: if cluster {
+                Origin::Cluster
+            } else {
+                Origin::Selected
+            },
             cni_args: String::new(),
             default_route: vec![],
         };
@@ -381,7 +490,7 @@ mod tests {
             ),
         ];
         for (name, conf, cluster, want) in rows {
-            assert_eq!(att(conf, cluster).runs_alongside_cluster(), want, "{name}");
+            assert_eq!(att(conf, cluster).self_contained(), want, "{name}");
         }
     }
     use serde_json::json;
@@ -409,12 +518,13 @@ mod tests {
         n
     }
 
-    fn run(extra: Vec<Network>, strict: bool) -> Result<Vec<Attachment>, String> {
+    fn run(extra: Vec<Network>, strict: bool) -> Result<Vec<Attachment>, PlanError> {
         let rc = json!({"portMappings":[]}).as_object().unwrap().clone();
         let args = vec![("K8S_POD_NAME".to_string(), "p".to_string())];
         plan(PlanInput {
             cluster: net("cluster", json!({})),
-            extra,
+            defaults: Vec::new(),
+            selected: extra,
             runtime_ifname: "eth0",
             runtime_config: &rc,
             runtime_args: &args,
@@ -496,11 +606,11 @@ mod tests {
                     let got: Vec<&str> = p.iter().map(|a| a.ifname.as_str()).collect();
                     assert_eq!(&got, names, "{name}");
                     assert!(
-                        p[0].cluster && p.iter().skip(1).all(|a| !a.cluster),
+                        p[0].is_cluster() && p.iter().skip(1).all(|a| !a.is_cluster()),
                         "{name}"
                     );
                 }
-                (Err(e), Err(frag)) => assert!(e.contains(frag), "{name}: {e}"),
+                (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{name}: {e}"),
                 (got, _) => panic!("{name}: {got:?}"),
             }
         }
@@ -571,8 +681,66 @@ mod tests {
             let got = run(vec![with(net("a", caps.clone()), sel(s.clone()))], *strict);
             assert_eq!(got.is_ok(), *ok, "{name}: {got:?}");
             if let Err(e) = got {
-                assert!(e.contains("capability"), "{name}: {e}");
+                assert!(e.to_string().contains("capability"), "{name}: {e}");
             }
+        }
+    }
+
+    #[test]
+    fn schedule_table() {
+        let att = |ty: &str, origin: Origin| Attachment {
+            network: ty.into(),
+            ifname: "x".into(),
+            conf: ConfList::from_value(
+                json!({"cniVersion":"1.0.0","name":"n","type":ty}),
+                "t",
+                None,
+            )
+            .unwrap(),
+            runtime_config: Map::new(),
+            origin,
+            cni_args: String::new(),
+            default_route: vec![],
+        };
+        let (c, m, t) = ("bridge", "macvlan", "ptp");
+        type Row<'a> = (&'a str, Vec<&'a str>, bool, Vec<Vec<usize>>);
+        let rows: Vec<Row> = vec![
+            (
+                "strict",
+                vec![c, m, m, t],
+                false,
+                vec![vec![], vec![0], vec![1], vec![2]],
+            ),
+            (
+                "parallel, all self-contained",
+                vec![c, m, m, m],
+                true,
+                vec![vec![], vec![], vec![], vec![]],
+            ),
+            (
+                "parallel, a chain in the middle",
+                vec![c, m, t, m, m],
+                true,
+                vec![vec![], vec![], vec![0, 1], vec![2], vec![2]],
+            ),
+            ("parallel, cluster only", vec![c], true, vec![vec![]]),
+        ];
+        for (name, types, parallel, want) in rows {
+            let plan: Vec<Attachment> = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| {
+                    att(
+                        ty,
+                        if i == 0 {
+                            Origin::Cluster
+                        } else {
+                            Origin::Selected
+                        },
+                    )
+                })
+                .collect();
+            assert_eq!(schedule(&plan, parallel), want, "{name}");
         }
     }
 }

@@ -54,6 +54,7 @@ struct Row {
     mentions: &'static str,
 }
 
+#[allow(clippy::too_many_lines)] // one table
 fn rows(env: &TestEnv, pod: &str) -> Vec<Row> {
     let id = format!("c{}", env.uid);
     let std_vars = env.vars("ADD", &id, Some(pod));

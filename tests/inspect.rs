@@ -12,7 +12,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use plexus::engine::record::{Entry, FORMAT, Record};
+use plexus::plan::Origin;
+use plexus::txn::record::FORMAT;
+use plexus::txn::{PodId, Record, State, Step};
 use serde_json::{Value, json};
 
 /// A temp directory removed on drop.
@@ -76,17 +78,36 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, u32, i64, i64)> {
     out
 }
 
-fn entry(network: &str, ifname: &str, conf: Value, result: Option<Value>) -> Entry {
-    Entry {
+fn entry(network: &str, ifname: &str, conf: Value, result: Option<Value>) -> Step {
+    Step {
         network: network.into(),
         ifname: ifname.into(),
-        cluster: ifname == "eth0",
+        origin: if ifname == "eth0" {
+            Origin::Cluster
+        } else {
+            Origin::Selected
+        },
         conf,
         runtime_config: serde_json::Map::new(),
         cni_args: String::new(),
         default_route: Vec::new(),
+        after: Vec::new(),
+        state: if result.is_some() {
+            State::Added
+        } else {
+            State::Pending
+        },
         result,
+        error: None,
     }
+}
+
+fn pod(name: &str) -> Option<PodId> {
+    Some(PodId {
+        namespace: "shop".into(),
+        name: name.into(),
+        uid: None,
+    })
 }
 
 /// A finished ADD: the cluster network (bridge + portmap) on eth0 and a macvlan on net1
@@ -112,8 +133,10 @@ fn complete_record() -> Record {
         netns: "/var/run/netns/web".into(),
         ifname: "eth0".into(),
         cni_args: "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-7f9c".into(),
+        pod: pod("web-7f9c"),
+        created: 1_800_000_000,
         complete: true,
-        attachments: vec![
+        steps: vec![
             entry(
                 "cluster",
                 "eth0",
@@ -142,8 +165,10 @@ fn incomplete_record() -> Record {
         netns: "/var/run/netns/db".into(),
         ifname: "eth0".into(),
         cni_args: "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=db-0".into(),
+        pod: pod("db-0"),
+        created: 1_800_000_000,
         complete: false,
-        attachments: vec![
+        steps: vec![
             entry(
                 "cluster",
                 "eth0",
@@ -161,11 +186,10 @@ fn incomplete_record() -> Record {
 }
 
 fn write(dir: &Path, rec: &Record) {
-    fs::write(
-        dir.join(format!("{}.json", rec.container_id)),
-        serde_json::to_vec(rec).unwrap(),
-    )
-    .unwrap();
+    // As the journal writes it: one line per version.
+    let mut line = serde_json::to_vec(rec).unwrap();
+    line.push(b'\n');
+    fs::write(dir.join(format!("{}.json", rec.container_id)), line).unwrap();
 }
 
 /// A journal dir as plexus leaves it: two records, their lock files, a quarantined record.
@@ -287,7 +311,7 @@ fn detail_shows_each_attachment_in_order() {
         .skip(storage)
         .find(|l| l.contains("state"))
         .unwrap();
-    assert!(state.contains("no result yet"), "{out}");
+    assert!(state.contains("pending"), "{out}");
     assert!(
         out.lines()
             .skip(line_of(out, "eth0  cluster"))
@@ -381,7 +405,7 @@ fn missing_or_empty_journal_dir() {
 #[test]
 fn unreadable_record_is_flagged() {
     let d = journal();
-    fs::write(d.0.join("badc0ffee.json"), b"{not json").unwrap();
+    fs::write(d.0.join("badc0ffee.json"), b"{not json\n").unwrap();
     let before = snapshot(&d.0);
     let r = inspect(&d.0, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);

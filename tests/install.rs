@@ -270,6 +270,7 @@ fn installs_over_a_running_binary_without_text_file_busy() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn primary_detection_table() {
     // (row, files, --primary, Ok(expected clusterNetwork file) or Err(message fragment))
     type Row<'a> = (

@@ -33,6 +33,7 @@ fn assert_rejected(c: &Cluster, row: &str, pod: &Pod, conf: &Value, needles: &[&
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn malformed_network_annotations_are_rejected() {
     let c = Cluster::new("kbad", 120);
     c.put_nad("default", "macvlan-a", Some(&c.macvlan(1)));

@@ -277,8 +277,11 @@ fn pod_gone_at_status_write_is_not_an_error() {
     c.env.assert_nothing_left();
 }
 
+/// Multus fails the ADD of a pod the API server does not know too: attaching only the cluster
+/// network would leave the pod running without the networks its annotation asks for. The
+/// runtime retries (code 11); nothing is left behind meanwhile.
 #[test]
-fn pod_deleted_before_add_gets_cluster_and_default_networks() {
+fn pod_not_found_fails_add_and_leaves_nothing() {
     let (c, pod) = setup("kdel", 138);
     common::conf::write_conf(
         &c.env,
@@ -291,16 +294,16 @@ fn pod_deleted_before_add_gets_cluster_and_default_networks() {
     let netns = c.env.add_pod();
     let id = format!("c{}", c.env.uid);
 
-    c.cni("ADD", &id, &netns, &pod, &conf).ok();
+    let msg = c.cni("ADD", &id, &netns, &pod, &conf).err_code(11);
 
-    assert_eq!(
-        c.ifnames(&netns),
-        ["eth0", "net1"],
-        "only the cluster network and the default networks"
+    assert!(
+        msg.contains(&format!("pod {}/{} not found", pod.namespace, pod.name)),
+        "{msg}"
     );
     assert!(
-        c.addr(&netns, "net1")
-            .starts_with(&format!("10.{}.2.", c.env.octet))
+        c.ifnames(&netns).is_empty(),
+        "nothing attached: {:?}",
+        c.ifnames(&netns)
     );
     assert_eq!(
         c.count_exact("GET", &nad_path("default", "macvlan-a")),
@@ -308,6 +311,6 @@ fn pod_deleted_before_add_gets_cluster_and_default_networks() {
         "the gone pod's selections are unknown: {:?}",
         c.request_log()
     );
-    c.cni("DEL", &id, &netns, &pod, &conf).ok();
+    assert!(!c.has_network_status(&pod));
     c.env.assert_nothing_left();
 }

@@ -85,6 +85,7 @@ fn row(
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn bad_files_table() {
     let rows = vec![
         row(

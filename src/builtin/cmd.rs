@@ -14,7 +14,7 @@ use crate::link::request::{self, Kind, NewLink};
 use crate::link::{self, LinkError, Session, Side};
 use crate::netns::{self, NetnsError};
 
-fn resolve(plugin: Plugin, conf: &NetConf, s: &Session) -> Result<Spec, String> {
+fn resolve(plugin: Plugin, conf: &NetConf, s: &Session) -> Result<Spec, DelegateError> {
     match plugin {
         Plugin::Macvlan => macvlan::resolve(conf, s),
         Plugin::Ipvlan => ipvlan::resolve(conf, s),
@@ -44,7 +44,7 @@ fn create(
     s: &Session,
     ns_fd: std::os::fd::RawFd,
 ) -> Result<(u32, Interface), DelegateError> {
-    let spec = resolve(plugin, conf, s).map_err(internal)?;
+    let spec = resolve(plugin, conf, s)?;
     let what = plugin.name();
     let master = s.link_by_name(Side::Host, &spec.master)?.ok_or_else(|| {
         internal(format!(
@@ -118,11 +118,12 @@ pub(super) fn add(
     let ns = netns::open(path)
         .map_err(|e| internal(format!("failed to open netns {:?}: {e}", inv.netns)))?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
-    let (index, iface) = link::session(Some(path), |s| create(plugin, conf, inv, s, fd))?;
+    // One pair of netlink sockets (host and pod) for the whole ADD.
+    let s = Session::open(Some(path))?;
+    let (index, iface) = create(plugin, conf, inv, &s, fd)?;
     drop(ns);
     let delete_link = || {
-        let r: Result<(), LinkError> = link::session(Some(path), |s| s.del_link(Side::Pod, index));
-        if let Err(e) = r {
+        if let Err(e) = s.del_link(Side::Pod, index) {
             tracing::warn!(error = %e, ifname = inv.ifname, "deleting link after failed ADD");
         }
     };
@@ -132,11 +133,9 @@ pub(super) fn add(
         ..CniResult::default()
     };
     if conf.ipam_type.is_empty() {
-        link::session(Some(path), |s| {
-            s.set_link(Side::Pod, request::set_up(index))
-                .map_err(|e| internal(format!("failed to set {:?} UP: {e}", inv.ifname)))
-        })
-        .inspect_err(|_| delete_link())?;
+        s.set_link(Side::Pod, request::set_up(index))
+            .map_err(|e| internal(format!("failed to set {:?} UP: {e}", inv.ifname)))
+            .inspect_err(|_| delete_link())?;
     } else {
         let r = ipam::add(ipam_exec, &conf.ipam_type, inv, stdin, &conf.cni_version)
             .inspect_err(|_| delete_link())?;
@@ -145,10 +144,7 @@ pub(super) fn add(
             ip.interface = Some(0);
         }
         result.routes = r.routes;
-        let applied = link::session(Some(path), |s| {
-            ipam::apply(s, path, inv.ifname, &result).map_err(internal)
-        });
-        if let Err(e) = applied {
+        if let Err(e) = ipam::apply(&s, path, inv.ifname, &result) {
             let del = Invocation {
                 command: Command::Del,
                 ..inv.clone()
@@ -166,15 +162,16 @@ pub(super) fn add(
     serde_json::to_vec(&v).map_err(|e| internal(e.to_string()))
 }
 
-/// DEL: IPAM DEL first, then the link; a missing namespace or link is success.
+/// DEL: IPAM DEL first (by `ipam_type`, if any), then the link; a missing namespace or link is
+/// success. It needs nothing of the config but the IPAM type: not the master.
 pub(super) fn del(
-    conf: &NetConf,
+    ipam_type: &str,
     inv: &Invocation<'_>,
     stdin: &[u8],
     ipam_exec: &dyn Executor,
 ) -> Result<(), DelegateError> {
-    if !conf.ipam_type.is_empty() {
-        ipam::exec(ipam_exec, &conf.ipam_type, inv, stdin)?;
+    if !ipam_type.is_empty() {
+        ipam::exec(ipam_exec, ipam_type, inv, stdin)?;
     }
     if inv.netns.is_empty() {
         return Ok(());
@@ -182,7 +179,7 @@ pub(super) fn del(
     let r: Result<(), LinkError> = link::session(Some(Path::new(inv.netns)), |s| {
         if let Some(l) = s.link_by_name(Side::Pod, inv.ifname)? {
             match s.del_link(Side::Pod, l.index) {
-                Err(e) if e.errno() == Some(19) => {}
+                Err(e) if e.is_no_device() => {}
                 other => other?,
             }
         }
@@ -220,7 +217,7 @@ pub(super) fn check(
     let want = &prev.interfaces[idx];
     let path = Path::new(inv.netns);
     link::session(Some(path), |s| {
-        let spec = resolve(plugin, conf, s).map_err(internal)?;
+        let spec = resolve(plugin, conf, s)?;
         let l = s.link_by_name(Side::Pod, inv.ifname)?.ok_or_else(|| {
             internal(format!("failed to lookup {:?}: Link not found", inv.ifname))
         })?;
@@ -272,7 +269,7 @@ pub(super) fn check(
         }
         let addrs = s.addresses(Side::Pod, l.index)?;
         for ip in prev.ips.iter().filter(|ip| ip.interface == Some(idx)) {
-            let (a, p) = ipam::parse_cidr(&ip.address)
+            let (a, p) = crate::cni::ip::parse_cidr(&ip.address)
                 .ok_or_else(|| internal(format!("invalid address {:?}", ip.address)))?;
             if !addrs.iter().any(|x| x.addr == a && x.prefix == p) {
                 return Err(internal(format!(

@@ -207,6 +207,15 @@ fn mac_from_args(args: &str) -> Result<Option<String>, ConfError> {
         .filter(|v| !v.is_empty()))
 }
 
+/// The `ipam.type` of a config, read leniently (empty when there is none or it is not a string):
+/// what the built-in DEL needs when it stands in for a plugin binary whose DEL failed.
+pub fn ipam_type_of(stdin: &[u8]) -> String {
+    serde_json::from_slice::<Value>(stdin)
+        .ok()
+        .and_then(|v| v.get("ipam")?.get("type")?.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// Parses a MAC address in the colon or dash form (`02:11:22:33:44:55`).
 pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let sep = if s.contains('-') { '-' } else { ':' };

@@ -2,8 +2,9 @@
 //! the full config, then apply its addresses and routes inside the pod the way the reference
 //! plugins' `ConfigureIface` does.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
+use crate::cni::ip::{network, parse_cidr};
 use crate::cni::result::CniResult;
 use crate::delegate::{DelegateError, Executor, Invocation};
 use crate::link::request::{self, NewRoute};
@@ -43,57 +44,40 @@ pub fn add(
     Ok(r)
 }
 
-/// Parses `a.b.c.d/n` into address and prefix length.
-pub fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
-    let (a, p) = s.split_once('/')?;
-    let ip: IpAddr = a.parse().ok()?;
-    let p: u8 = p.parse().ok()?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    (p <= max).then_some((ip, p))
-}
-
-/// The network address of `ip/prefix` (host bits cleared).
-pub fn network(ip: IpAddr, prefix: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(v) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(v) & mask))
-        }
-        IpAddr::V6(v) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(v) & mask))
-        }
-    }
-}
-
 /// Inside the pod: brings `ifname` up, adds every address of `r` and then its routes (a route
 /// without a gateway uses the first gateway of its family; an existing route is kept).
 ///
 /// # Errors
-/// A sentence naming what could not be applied.
+/// The reference plugin's message naming what could not be applied.
 pub fn apply(
     s: &Session,
     netns_path: &std::path::Path,
     ifname: &str,
     r: &CniResult,
-) -> Result<(), String> {
+) -> Result<(), DelegateError> {
+    let fail = |m: String| super::internal(m);
     let link = s
         .link_by_name(Side::Pod, ifname)
-        .map_err(|e| format!("failed to lookup {ifname:?}: {e}"))?
-        .ok_or_else(|| format!("failed to lookup {ifname:?}: link not found"))?;
+        .map_err(|e| fail(format!("failed to lookup {ifname:?}: {e}")))?
+        .ok_or_else(|| fail(format!("failed to lookup {ifname:?}: link not found")))?;
     s.set_link(Side::Pod, request::set_up(link.index))
-        .map_err(|e| format!("failed to set {ifname:?} UP: {e}"))?;
+        .map_err(|e| fail(format!("failed to set {ifname:?} UP: {e}")))?;
     let (mut v4gw, mut v6gw) = (None, None);
     let mut ipv6_enabled = false;
     for ip in &r.ips {
         let (addr, prefix) = parse_cidr(&ip.address)
-            .ok_or_else(|| format!("invalid IP address {:?}", ip.address))?;
+            .ok_or_else(|| fail(format!("invalid IP address {:?}", ip.address)))?;
         if addr.is_ipv6() && !ipv6_enabled {
             enable_ipv6(netns_path, ifname)?;
             ipv6_enabled = true;
         }
         s.add_address(Side::Pod, request::new_address(link.index, addr, prefix))
-            .map_err(|e| format!("failed to add IP addr {} to {ifname:?}: {e}", ip.address))?;
+            .map_err(|e| {
+                fail(format!(
+                    "failed to add IP addr {} to {ifname:?}: {e}",
+                    ip.address
+                ))
+            })?;
         let gw: Option<IpAddr> = ip.gateway.as_deref().and_then(|g| g.parse().ok());
         match gw {
             Some(g @ IpAddr::V4(_)) if v4gw.is_none() => v4gw = Some(g),
@@ -103,9 +87,12 @@ pub fn apply(
     }
     for route in &r.routes {
         let (dst, prefix) =
-            parse_cidr(&route.dst).ok_or_else(|| format!("invalid route {:?}", route.dst))?;
+            parse_cidr(&route.dst).ok_or_else(|| fail(format!("invalid route {:?}", route.dst)))?;
         let gw = match route.gw.as_deref() {
-            Some(g) => Some(g.parse().map_err(|_| format!("invalid gateway {g:?}"))?),
+            Some(g) => Some(
+                g.parse()
+                    .map_err(|_| fail(format!("invalid gateway {g:?}")))?,
+            ),
             None if dst.is_ipv4() => v4gw,
             None => v6gw,
         };
@@ -116,13 +103,13 @@ pub fn apply(
             oif: link.index,
         });
         if let Err(e) = s.add_route(Side::Pod, msg)
-            && e.errno() != Some(17)
+            && e.errno() != Some(rustix::io::Errno::EXIST.raw_os_error())
         {
             let via = gw.map(|g| g.to_string()).unwrap_or_else(|| "<nil>".into());
-            return Err(format!(
+            return Err(fail(format!(
                 "failed to add route '{} via {via} dev {ifname}': {e}",
                 route.dst
-            ));
+            )));
         }
     }
     Ok(())
@@ -130,41 +117,19 @@ pub fn apply(
 
 /// Clears `disable_ipv6` on `lo` and `ifname` inside the pod, as the reference does before the
 /// first IPv6 address.
-fn enable_ipv6(netns_path: &std::path::Path, ifname: &str) -> Result<(), String> {
+fn enable_ipv6(netns_path: &std::path::Path, ifname: &str) -> Result<(), DelegateError> {
     netns::run_in(netns_path, || {
         for dev in ["lo", ifname] {
             let p = format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6");
             match std::fs::read_to_string(&p) {
                 Ok(v) if v.trim() == "0" => {}
-                Ok(_) => std::fs::write(&p, "0")
-                    .map_err(|e| format!("failed to enable IPv6 for interface {dev:?}: {e}"))?,
+                Ok(_) => std::fs::write(&p, "0").map_err(|e| {
+                    super::internal(format!("failed to enable IPv6 for interface {dev:?}: {e}"))
+                })?,
                 Err(_) => {}
             }
         }
         Ok(())
     })
-    .map_err(|e| e.to_string())?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cidr_table() {
-        let rows: &[(&str, Option<(&str, u8)>, &str)] = &[
-            ("10.1.2.3/24", Some(("10.1.2.3", 24)), "10.1.2.0"),
-            ("0.0.0.0/0", Some(("0.0.0.0", 0)), "0.0.0.0"),
-            ("fd00::5/64", Some(("fd00::5", 64)), "fd00::"),
-            ("10.1.2.3/33", None, ""),
-            ("10.1.2.3", None, ""),
-        ];
-        for (s, want, net) in rows {
-            let got = parse_cidr(s);
-            assert_eq!(got, want.map(|(a, p)| (a.parse().unwrap(), p)), "{s}");
-            if let Some((a, p)) = got {
-                assert_eq!(network(a, p).to_string(), *net, "{s}");
-            }
-        }
-    }
+    .map_err(|e| super::internal(e.to_string()))?
 }

@@ -50,21 +50,19 @@ pub struct Spec {
 }
 
 /// `master`, or the interface of the host's IPv4 default route.
-fn resolve_master(conf: &NetConf, s: &Session) -> Result<String, String> {
+fn resolve_master(conf: &NetConf, s: &Session) -> Result<String, DelegateError> {
     if !conf.master.is_empty() {
         return Ok(conf.master.clone());
     }
-    s.default_route_interface(Side::Host)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "no default route interface found".to_string())
+    s.default_route_interface(Side::Host)?
+        .ok_or_else(|| internal("no default route interface found"))
 }
 
 /// The MTU of host link `name`.
-fn master_mtu(s: &Session, name: &str) -> Result<u32, String> {
+fn master_mtu(s: &Session, name: &str) -> Result<u32, DelegateError> {
     let l = s
-        .link_by_name(Side::Host, name)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "Link not found".to_string())?;
+        .link_by_name(Side::Host, name)?
+        .ok_or_else(|| internal("Link not found"))?;
     Ok(l.mtu.unwrap_or(0))
 }
 
@@ -92,7 +90,7 @@ pub fn run(
     let out = match inv.command {
         Command::Add => cmd::add(plugin, &conf, inv, stdin, ipam_exec)?,
         Command::Del => {
-            cmd::del(&conf, inv, stdin, ipam_exec)?;
+            cmd::del(&conf.ipam_type, inv, stdin, ipam_exec)?;
             Vec::new()
         }
         Command::Check => {
@@ -164,8 +162,9 @@ impl<E: Executor> Executor for BuiltinExecutor<E> {
         inv: &Invocation<'_>,
         stdin: &[u8],
     ) -> Result<Vec<u8>, DelegateError> {
+        let builtin = Plugin::from_type(plugin);
         if self.enabled
-            && let Some(p) = Plugin::from_type(plugin)
+            && let Some(p) = builtin
         {
             let started = std::time::Instant::now();
             if let Some(out) = run(p, inv, stdin, &self.inner)? {
@@ -179,7 +178,27 @@ impl<E: Executor> Executor for BuiltinExecutor<E> {
                 return Ok(out);
             }
         }
-        self.inner.exec(plugin, inv, stdin)
+        let out = self.inner.exec(plugin, inv, stdin);
+        match (&out, builtin, inv.command) {
+            // The reference plugins need their master even on DEL; once it is gone they can never
+            // release the pod's address. The built-in DEL needs only the IPAM type.
+            (Err(e), Some(_), Command::Del) if e.plugin_ran() => {
+                tracing::warn!(
+                    plugin,
+                    ifname = inv.ifname,
+                    error = %e,
+                    "the plugin's DEL failed; releasing with the built-in DEL, which needs no master"
+                );
+                match cmd::del(&conf::ipam_type_of(stdin), inv, stdin, &self.inner) {
+                    Ok(()) => Ok(Vec::new()),
+                    Err(fallback) => {
+                        tracing::warn!(error = %fallback, "the built-in DEL failed too");
+                        out
+                    }
+                }
+            }
+            _ => out,
+        }
     }
 }
 

@@ -28,6 +28,7 @@ fn inv(command: Command) -> Invocation<'static> {
         netns: "",
         ifname: "net1",
         args: "",
+        cancel: None,
     }
 }
 

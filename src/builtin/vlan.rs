@@ -1,7 +1,8 @@
 //! vlan: the reference plugin's config rules (master required, id 0..4094, MTU bound).
 
 use super::conf::NetConf;
-use super::{Spec, master_mtu};
+use super::{Spec, internal, master_mtu};
+use crate::delegate::DelegateError;
 use crate::link::Session;
 use crate::link::request::Kind;
 
@@ -10,25 +11,27 @@ use crate::link::request::Kind;
 /// # Errors
 /// The reference plugin's message for a missing master, an id out of range, or an MTU above the
 /// master's.
-pub fn resolve(conf: &NetConf, s: &Session) -> Result<Spec, String> {
+pub fn resolve(conf: &NetConf, s: &Session) -> Result<Spec, DelegateError> {
     if conf.master.is_empty() {
-        return Err("\"master\" field is required. It specifies the host interface name to create the VLAN for.".into());
+        return Err(internal(
+            "\"master\" field is required. It specifies the host interface name to create the VLAN for.",
+        ));
     }
     let id = u16::try_from(conf.vlan_id)
         .ok()
         .filter(|id| *id <= 4094)
         .ok_or_else(|| {
-            format!(
+            internal(format!(
                 "invalid VLAN ID {} (must be between 0 and 4095 inclusive)",
                 conf.vlan_id
-            )
+            ))
         })?;
     let max = master_mtu(s, &conf.master)?;
     if conf.mtu < 0 || conf.mtu > i64::from(max) {
-        return Err(format!(
+        return Err(internal(format!(
             "invalid MTU {}, must be [0, master MTU({max})]",
             conf.mtu
-        ));
+        )));
     }
     Ok(Spec {
         kind: Kind::Vlan(id),

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use serde_json::Value;
 
 use crate::config::DEFAULT_CNI_DIR;
-use crate::engine::record::Record;
 use crate::journal::is_valid_container_id;
+use crate::txn::Record;
 
 /// Arguments of `plexus inspect`.
 #[derive(Debug, clap::Args)]
@@ -91,15 +91,10 @@ fn scan(dir: &Path) -> io::Result<Option<Listing>> {
 
 fn read_record(path: &Path) -> Result<(Value, Record), String> {
     let bytes = fs::read(path).map_err(|e| e.to_string())?;
-    // The same version DEL would use: the newest line that is a record.
-    let (line, rec) =
-        crate::journal::newest_line::<Record>(&bytes).map_err(
-            |e| match crate::journal::newest::<Value>(&bytes) {
-                Ok(_) => format!("not a plexus journal record: {e}"),
-                Err(_) => format!("not JSON: {e}"),
-            },
-        )?;
+    // The same version DEL would use: the newest line, read as DEL reads it.
+    let line = crate::journal::newest_line(&bytes).map_err(|e| e.to_string())?;
     let raw = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
+    let rec = Record::decode(line).map_err(|e| e.to_string())?;
     Ok((raw, rec))
 }
 

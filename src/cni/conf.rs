@@ -159,9 +159,47 @@ impl ConfList {
         })
     }
 
-    /// The parsed version (always supported: checked at construction).
+    /// A config as plexus stored it in a journal record, read back without judging it by
+    /// today's rules (a record written by an older release must DEL with this one): any object
+    /// with a `plugins` list of objects, or a single conf. `None` only when it has neither shape.
+    pub fn from_stored(v: &Value, default_name: &str) -> Option<ConfList> {
+        let top = v.as_object()?;
+        let text = |k: &str| top.get(k).and_then(Value::as_str).map(str::to_string);
+        let flag = |k: &str| top.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let (plugins, single) = match top.get("plugins") {
+            Some(Value::Array(list)) => (
+                list.iter()
+                    .map(|p| p.as_object().cloned())
+                    .collect::<Option<Vec<_>>>()?,
+                false,
+            ),
+            Some(_) => return None,
+            None => (vec![top.clone()], true),
+        };
+        if plugins.is_empty() {
+            return None;
+        }
+        Some(ConfList {
+            cni_version: text("cniVersion").unwrap_or_default(),
+            name: text("name").unwrap_or_else(|| default_name.to_string()),
+            plugins,
+            disable_check: flag("disableCheck"),
+            disable_gc: flag("disableGC"),
+            single,
+        })
+    }
+
+    /// True when some plugin of the list has `type` `ty` (a config that would run plexus itself).
+    pub fn runs(&self, ty: &str) -> bool {
+        (0..self.plugins.len()).any(|i| self.plugin_type(i) == ty)
+    }
+
+    /// The parsed version; one that does not parse (only possible in a stored config) counts as
+    /// the newest plexus knows.
     pub fn version(&self) -> Version {
-        Version::parse(&self.cni_version).unwrap_or(Version::new(0, 1, 0))
+        Version::parse(&self.cni_version)
+            .or_else(|| Version::parse(super::version::LATEST))
+            .unwrap_or(Version::V1_1_0)
     }
 
     /// The `type` of plugin `i`.
@@ -244,29 +282,43 @@ impl ConfList {
     }
 }
 
+/// Why a plugin `type` is not a plain file name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PluginNameError {
+    /// Empty.
+    #[error("plugin name is empty")]
+    Empty,
+    /// `.` or `..`.
+    #[error("plugin name {0:?} is not a file name")]
+    Dots(String),
+    /// Longer than a file name can be.
+    #[error("plugin name is longer than 255 bytes")]
+    TooLong,
+    /// A path or a name with control characters.
+    #[error("plugin name {0:?} must be a plain file name (no '/', '\\' or control characters)")]
+    NotPlain(String),
+}
+
 /// The plugin-name rule: a `type` is a plain file name looked up in the plugin directories.
 /// Rejects empty names, `.`, `..`, and anything with `/`, `\`, NUL or other control characters.
 ///
 /// # Errors
-/// A sentence quoting the name.
-pub fn validate_plugin_name(name: &str) -> Result<(), String> {
+/// [`PluginNameError`] quoting the name.
+pub fn validate_plugin_name(name: &str) -> Result<(), PluginNameError> {
     if name.is_empty() {
-        return Err("plugin name is empty".into());
+        return Err(PluginNameError::Empty);
     }
     if name == "." || name == ".." {
-        return Err(format!("plugin name {name:?} is not a file name"));
+        return Err(PluginNameError::Dots(name.to_string()));
     }
     if name.len() > 255 {
-        return Err("plugin name is longer than 255 bytes".into());
+        return Err(PluginNameError::TooLong);
     }
     if name
         .chars()
         .any(|c| c == '/' || c == '\\' || c == '\0' || c.is_control())
     {
-        return Err(format!(
-            "plugin name {:?} must be a plain file name (no '/', '\\' or control characters)",
-            super::env::truncate(name)
-        ));
+        return Err(PluginNameError::NotPlain(super::env::truncate(name)));
     }
     Ok(())
 }

@@ -143,9 +143,9 @@ impl Request {
             validate_container_id(&req.container_id)?;
         }
         if !req.ifname.is_empty() {
-            validate_ifname(&req.ifname).map_err(|reason| EnvError::Invalid {
+            validate_ifname(&req.ifname).map_err(|e| EnvError::Invalid {
                 var: "CNI_IFNAME",
-                reason,
+                reason: e.to_string(),
             })?;
         }
         if !req.netns.is_empty() && !req.netns.starts_with('/') {
@@ -204,14 +204,7 @@ pub fn parse_args(s: &str) -> Result<Vec<(String, String)>, EnvError> {
 /// # Errors
 /// [`EnvError::Invalid`] naming `CNI_CONTAINERID`.
 pub fn validate_container_id(id: &str) -> Result<(), EnvError> {
-    let bytes = id.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 255
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
+    if is_valid_container_id(id) {
         Ok(())
     } else {
         Err(EnvError::Invalid {
@@ -224,30 +217,42 @@ pub fn validate_container_id(id: &str) -> Result<(), EnvError> {
     }
 }
 
+/// What is wrong with an interface name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IfnameError {
+    /// Empty.
+    #[error("interface name is empty")]
+    Empty,
+    /// More than 15 bytes.
+    #[error("interface name {0:?} is longer than 15 bytes")]
+    TooLong(String),
+    /// `.` or `..`.
+    #[error("interface name {0:?} is not allowed")]
+    Dots(String),
+    /// A character the kernel or the CNI spec refuses.
+    #[error("interface name {0:?} contains '/', ':', whitespace or a control character")]
+    BadChar(String),
+}
+
 /// Checks an interface name: 1..15 bytes, not `.` or `..`, no `/`, `:` or whitespace.
 ///
 /// # Errors
-/// A sentence saying what is wrong.
-pub fn validate_ifname(name: &str) -> Result<(), String> {
+/// [`IfnameError`] saying what is wrong.
+pub fn validate_ifname(name: &str) -> Result<(), IfnameError> {
     if name.is_empty() {
-        return Err("interface name is empty".into());
+        return Err(IfnameError::Empty);
     }
     if name.len() > 15 {
-        return Err(format!(
-            "interface name {:?} is longer than 15 bytes",
-            truncate(name)
-        ));
+        return Err(IfnameError::TooLong(truncate(name)));
     }
     if name == "." || name == ".." {
-        return Err(format!("interface name {name:?} is not allowed"));
+        return Err(IfnameError::Dots(name.to_string()));
     }
     if name
         .chars()
         .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
     {
-        return Err(format!(
-            "interface name {name:?} contains '/', ':', whitespace or a control character"
-        ));
+        return Err(IfnameError::BadChar(truncate(name)));
     }
     Ok(())
 }
@@ -269,15 +274,24 @@ pub fn read_stdin(mut r: impl Read) -> Result<Vec<u8>, StdinError> {
 
 /// Shortens a value quoted in an error message.
 pub fn truncate(s: &str) -> String {
-    const MAX: usize = 80;
-    if s.len() <= MAX {
-        return s.to_string();
+    crate::text::truncate(s, 80)
+}
+
+/// True if `id` is a valid CNI container id: `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`, at most 255 bytes.
+///
+/// Such an id contains no `/`, no NUL and does not start with `.`, so it can name a file.
+pub fn is_valid_container_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    match bytes.split_first() {
+        None => false,
+        Some((first, rest)) => {
+            bytes.len() <= 255
+                && first.is_ascii_alphanumeric()
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        }
     }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 #[cfg(test)]

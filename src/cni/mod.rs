@@ -3,5 +3,6 @@
 pub mod conf;
 pub mod env;
 pub mod error;
+pub mod ip;
 pub mod result;
 pub mod version;

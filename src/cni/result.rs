@@ -139,6 +139,9 @@ pub enum ResultError {
     /// Rendering in the requested version would lose required data.
     #[error("cannot convert CNI result without losing data: {0}")]
     Lossy(String),
+    /// There is no result to convert (the plugin's result was not kept).
+    #[error("no result")]
+    Missing,
 }
 
 /// The wire layout a version uses.
@@ -499,22 +502,12 @@ fn drop_zero(n: &mut Option<u32>) {
 
 /// Parses `addr/prefix` with the prefix in range for the family.
 fn parse_cidr(s: &str) -> Option<IpAddr> {
-    let (addr, prefix) = s.split_once('/')?;
-    let ip: IpAddr = addr.parse().ok()?;
-    if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.parse::<u8>().ok().filter(|p| *p <= max).map(|_| ip)
+    super::ip::parse_cidr(s).map(|(ip, _)| ip)
 }
 
-/// True for an IPv4 (or IPv4-mapped IPv6, as Go's `To4` sees it) CIDR or address.
+/// True for an IPv4 (or IPv4-mapped IPv6, as Go's `To4` sees it) CIDR.
 fn is_v4(cidr: &str) -> bool {
-    match parse_cidr(cidr) {
-        Some(IpAddr::V4(_)) => true,
-        Some(IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_some(),
-        None => false,
-    }
+    parse_cidr(cidr).is_some_and(|ip| !super::ip::is_v6(ip))
 }
 
 fn check_cidr(s: &str, what: impl FnOnce() -> String) -> Result<(), ResultError> {

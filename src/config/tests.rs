@@ -1,14 +1,6 @@
 //! Tests of `config`.
 
 use super::*;
-use serde_json::json;
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("plexus-cfg-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 #[test]
 fn parse_table() {
@@ -89,67 +81,4 @@ fn parse_table() {
         vec!["kube-system".to_string(), "x".to_string()]
     );
     assert!(n.namespace_isolation);
-}
-
-#[test]
-fn resolve_table() {
-    let d = tmpdir("resolve");
-    let w = |f: &str, v: Value| std::fs::write(d.join(f), v.to_string()).unwrap();
-    w(
-        "00-plexus.conflist",
-        json!({"cniVersion":"1.0.0","name":"plexus-net","plugins":[{"type":"plexus"}]}),
-    );
-    w(
-        "10-bridge.conflist",
-        json!({"cniVersion":"1.0.0","name":"cbr","plugins":[{"type":"bridge"}]}),
-    );
-    w(
-        "20-mv.conf",
-        json!({"cniVersion":"0.4.0","name":"mv","type":"macvlan"}),
-    );
-    w(
-        "30-broken.conf",
-        json!({"cniVersion":"1.0.0","name":"broken","type":"../x"}),
-    );
-    std::fs::write(d.join("99-notjson.conf"), "{").unwrap();
-    let cfg = Config::parse(
-        json!({"cniVersion":"1.0.0","confDir": d, "clusterNetwork": d, "defaultNetworks":["mv"]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
-    let nets = cfg.networks().unwrap();
-    assert_eq!(nets[0].name, "cbr", "directory skips plexus's own conflist");
-    assert_eq!(nets[1].name, "mv");
-    let f = d.join("20-mv.conf");
-    assert_eq!(cfg.resolve(f.to_str().unwrap()).unwrap().name, "mv");
-    let errs: &[(&str, String, &str)] = &[
-        ("unknown name", "nope".into(), "no config named"),
-        ("relative path", "a/b".into(), "absolute path"),
-        (
-            "missing file",
-            d.join("missing.conf").display().to_string(),
-            "no such file",
-        ),
-        (
-            "self",
-            d.join("00-plexus.conflist").display().to_string(),
-            "recurse",
-        ),
-        (
-            "hostile file",
-            d.join("30-broken.conf").display().to_string(),
-            "type",
-        ),
-        (
-            "not json file",
-            d.join("99-notjson.conf").display().to_string(),
-            "not valid JSON",
-        ),
-    ];
-    for (name, r, frag) in errs {
-        let e = cfg.resolve(r).expect_err(name);
-        assert!(e.to_string().contains(frag), "{name}: {e}");
-    }
-    std::fs::remove_dir_all(&d).unwrap();
 }

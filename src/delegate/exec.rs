@@ -84,7 +84,7 @@ impl Executor for ProcessExecutor {
     ) -> Result<Vec<u8>, DelegateError> {
         // The name was validated when the config was parsed; check again here so that no
         // caller can ever turn a path into a lookup.
-        crate::cni::conf::validate_plugin_name(plugin).map_err(DelegateError::Spawn)?;
+        crate::cni::conf::validate_plugin_name(plugin)?;
         let bin = self.find(plugin)?;
         let started = std::time::Instant::now();
         let mut cmd = Process::new(&bin);
@@ -103,14 +103,17 @@ impl Executor for ProcessExecutor {
             .stderr(Stdio::piped())
             .process_group(0)
             .spawn()
-            .map_err(|e| DelegateError::Spawn(format!("{}: {e}", bin.display())))?;
+            .map_err(|e| DelegateError::Spawn {
+                binary: bin.clone(),
+                reason: e.to_string(),
+            })?;
         let Finished {
             out,
             overflow,
             stderr,
             status,
-            timed_out,
-        } = supervise(&mut child, stdin, self.timeout);
+            stopped,
+        } = supervise(&mut child, stdin, self.timeout, inv.cancel);
         let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
         tracing::debug!(
             plugin,
@@ -120,12 +123,16 @@ impl Executor for ProcessExecutor {
             stderr = %stderr,
             "delegate finished"
         );
-        if timed_out {
-            return Err(DelegateError::Timeout {
-                secs: self.timeout.as_secs_f64(),
-            });
+        match stopped {
+            Some(Stopped::Timeout) => {
+                return Err(DelegateError::Timeout {
+                    secs: self.timeout.as_secs_f64(),
+                });
+            }
+            Some(Stopped::Cancelled) => return Err(DelegateError::Cancelled),
+            None => {}
         }
-        let status = status.map_err(|e| DelegateError::Spawn(format!("waiting: {e}")))?;
+        let status = status.map_err(|e| DelegateError::Wait(e.to_string()))?;
         if status.success() {
             if overflow {
                 return Err(DelegateError::OutputTooLarge(MAX_OUTPUT));
@@ -146,7 +153,7 @@ impl Executor for ProcessExecutor {
         };
         Err(DelegateError::Failed {
             status,
-            stderr: tail(&stderr, 400),
+            stderr: crate::text::tail(&stderr, 400),
         })
     }
 }
@@ -173,13 +180,22 @@ fn die_with_parent(cmd: &mut Process) {
     }
 }
 
+/// Why plexus killed a delegate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// It ran past the timeout.
+    Timeout,
+    /// Its call was cancelled.
+    Cancelled,
+}
+
 /// What a delegate left when it finished or was killed.
 struct Finished {
     out: Vec<u8>,
     overflow: bool,
     stderr: Vec<u8>,
     status: io::Result<ExitStatus>,
-    timed_out: bool,
+    stopped: Option<Stopped>,
 }
 
 /// How often a child's exit is polled for when the kernel has no pidfd to wait on.
@@ -189,8 +205,13 @@ const EXIT_POLL: Duration = Duration::from_millis(5);
 /// discarded) and stderr (at most [`MAX_STDERR`]) until both close and it has exited, all from
 /// this thread with one `poll` loop (no helper threads on the hot path). At `timeout` the whole
 /// process group is killed and the child reaped; pipes a runaway grandchild keeps open are
-/// abandoned then, never waited for.
-fn supervise(child: &mut Child, input: &[u8], timeout: Duration) -> Finished {
+/// abandoned then, never waited for. The same happens at once when `cancel` is thrown.
+fn supervise(
+    child: &mut Child,
+    input: &[u8],
+    timeout: Duration,
+    cancel: Option<&super::Cancel>,
+) -> Finished {
     let deadline = Instant::now() + timeout;
     let pidfd = i32::try_from(child.id())
         .ok()
@@ -218,51 +239,37 @@ fn supervise(child: &mut Child, input: &[u8], timeout: Duration) -> Finished {
             break;
         }
         let now = Instant::now();
-        if now >= deadline {
+        let stop = if now >= deadline {
+            Some(Stopped::Timeout)
+        } else if cancel.is_some_and(super::Cancel::is_cancelled) {
+            Some(Stopped::Cancelled)
+        } else {
+            None
+        };
+        if let Some(why) = stop {
             kill_group(child.id());
             return Finished {
                 out,
                 overflow,
                 stderr: err,
                 status: status.unwrap_or_else(|| child.wait()),
-                timed_out: true,
+                stopped: Some(why),
             };
         }
         let mut wait = deadline - now;
         if status.is_none() && pidfd.is_none() {
             wait = wait.min(EXIT_POLL);
         }
-        let mut fds = Vec::with_capacity(4);
-        let mut slots = [None; 4];
-        if let Some(i) = &stdin {
-            slots[0] = Some(fds.len());
-            fds.push(PollFd::new(i, PollFlags::OUT));
-        }
-        if let Some(o) = &stdout {
-            slots[1] = Some(fds.len());
-            fds.push(PollFd::new(o, PollFlags::IN));
-        }
-        if let Some(e) = &stderr {
-            slots[2] = Some(fds.len());
-            fds.push(PollFd::new(e, PollFlags::IN));
-        }
-        if let (Some(p), None) = (&pidfd, &status) {
-            slots[3] = Some(fds.len());
-            fds.push(PollFd::new(p, PollFlags::IN));
-        }
-        let ts = Timespec::try_from(wait).unwrap_or(Timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        });
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(_) => std::thread::sleep(EXIT_POLL),
-        }
-        let ready: Vec<bool> = slots
-            .iter()
-            .map(|s| s.is_some_and(|i| !fds[i].revents().is_empty()))
-            .collect();
-        drop(fds);
+        let ready = poll_ready(
+            [
+                stdin.as_ref().map(AsFd::as_fd),
+                stdout.as_ref().map(AsFd::as_fd),
+                stderr.as_ref().map(AsFd::as_fd),
+                pidfd.as_ref().filter(|_| status.is_none()).map(AsFd::as_fd),
+            ],
+            cancel.and_then(super::Cancel::fd),
+            wait,
+        );
         if ready[0]
             && let Some(i) = &mut stdin
         {
@@ -295,8 +302,42 @@ fn supervise(child: &mut Child, input: &[u8], timeout: Duration) -> Finished {
         overflow,
         stderr: err,
         status: status.unwrap_or_else(|| child.wait()),
-        timed_out: false,
+        stopped: None,
     }
+}
+
+/// Waits up to `wait` for any of `fds` (stdin writable; stdout, stderr, the pidfd readable) or
+/// `cancel`; returns which of `fds` are ready (whether `cancel` fired is the caller's check).
+fn poll_ready(
+    fds: [Option<std::os::fd::BorrowedFd<'_>>; 4],
+    cancel: Option<std::os::fd::BorrowedFd<'_>>,
+    wait: Duration,
+) -> [bool; 4] {
+    let mut polled = Vec::with_capacity(5);
+    let mut slots = [None; 4];
+    for (i, fd) in fds.iter().enumerate() {
+        if let Some(fd) = fd {
+            slots[i] = Some(polled.len());
+            let flags = if i == 0 {
+                PollFlags::OUT
+            } else {
+                PollFlags::IN
+            };
+            polled.push(PollFd::new(fd, flags));
+        }
+    }
+    if let Some(c) = &cancel {
+        polled.push(PollFd::new(c, PollFlags::IN));
+    }
+    let ts = Timespec::try_from(wait).unwrap_or(Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    });
+    match rustix::event::poll(&mut polled, Some(&ts)) {
+        Ok(_) | Err(rustix::io::Errno::INTR) => {}
+        Err(_) => std::thread::sleep(EXIT_POLL),
+    }
+    slots.map(|s| s.is_some_and(|i| !polled[i].revents().is_empty()))
 }
 
 /// One read from a readable pipe into `keep` (up to `cap` bytes kept, the rest discarded).
@@ -335,17 +376,6 @@ fn kill_group(pid: u32) {
         return;
     };
     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-}
-
-fn tail(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut start = s.len() - max;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("...{}", &s[start..])
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! How an attachment runs: the [`Executor`] seam (a plugin binary per call) and libcni's
 //! conflist semantics on top of it.
 
+pub mod cancel;
 pub mod exec;
 pub mod list;
+
+pub use cancel::Cancel;
 
 use crate::cni::env::Command;
 
@@ -19,6 +22,9 @@ pub struct Invocation<'a> {
     pub ifname: &'a str,
     /// `CNI_ARGS`, already encoded.
     pub args: &'a str,
+    /// Thrown when the call is no longer wanted (another attachment failed): the delegate is
+    /// killed.
+    pub cancel: Option<&'a Cancel>,
 }
 
 /// Why one delegate call failed.
@@ -32,9 +38,27 @@ pub enum DelegateError {
         /// The directories searched, in order.
         searched: Vec<String>,
     },
+    /// The plugin name is not a plain file name (never looked up).
+    #[error(transparent)]
+    BadName(#[from] crate::cni::conf::PluginNameError),
     /// The process could not be started.
-    #[error("starting plugin: {0}")]
-    Spawn(String),
+    #[error("starting plugin {}: {reason}", .binary.display())]
+    Spawn {
+        /// The binary.
+        binary: std::path::PathBuf,
+        /// The system's error.
+        reason: String,
+    },
+    /// Waiting for the process failed.
+    #[error("waiting for the plugin: {0}")]
+    Wait(String),
+    /// The call was cancelled because another attachment of the same ADD failed; the plugin
+    /// was killed.
+    #[error("plugin was stopped because another attachment failed")]
+    Cancelled,
+    /// The stored config of a journaled attachment has no usable shape (not run).
+    #[error("the journaled config has no usable shape")]
+    Unusable,
     /// The process ran past the timeout and was killed.
     #[error("plugin did not finish within {secs:.1}s and was killed")]
     Timeout {
@@ -68,6 +92,18 @@ pub enum DelegateError {
 }
 
 impl DelegateError {
+    /// True when the plugin itself ran and reported a failure (not when it could not be found,
+    /// started, or was stopped by plexus).
+    pub fn plugin_ran(&self) -> bool {
+        matches!(
+            self,
+            DelegateError::Plugin { .. }
+                | DelegateError::Failed { .. }
+                | DelegateError::BadOutput(_)
+                | DelegateError::OutputTooLarge(_)
+        )
+    }
+
     /// The CNI code to report: the plugin's own when it gave one.
     pub fn code(&self) -> u32 {
         match self {

@@ -1,397 +1,367 @@
-//! ADD: resolve and plan, journal the plan, run every attachment in order, write network-status,
-//! and roll everything back on the first failure.
+//! ADD: one transaction. Everything the configuration names is resolved and validated before
+//! anything runs; the record names each step before it starts; the runner adds steps as the
+//! schedule allows; on the first failure every started step is released, in reverse. With a
+//! pod to look up and a cluster network on disk, the cluster network starts at once while the
+//! pod and its NADs are read (the rest of the plan joins the transaction when they are).
+
+use std::net::IpAddr;
+use std::path::Path;
 
 use serde_json::Value;
 
-use super::record::Record;
-use super::resolve::PodPlan;
-use super::{Engine, Loaded, quarantine, read_record};
-use crate::cni::env::Command;
-use crate::cni::result::CniResult;
-use crate::delegate::list;
-use crate::error::{DelegateFailure, Error, Rollback};
-use crate::journal::JournalLock;
+use super::{Engine, abandon};
+use crate::cni::env::EnvError;
+use crate::error::{Error, NotReady, Rollback};
+use crate::journal::Held;
+use crate::k8s::pod::PodRef;
 use crate::k8s::status::{self, StatusInput};
+use crate::netns::Probe;
 use crate::plan::Attachment;
+use crate::resolve::fetch::{PodPlan, resolve_pod};
+use crate::resolve::{ConfigNetworks, Ref};
+use crate::txn::runner::{Extension, Stop, Stopped, parsed_result};
+use crate::txn::{Loaded, Record, Txn};
+
+/// How the plan reaches the transaction.
+enum Start {
+    /// Already resolved: every step is named before anything runs.
+    Resolved(PodPlan),
+    /// The cluster network starts at once; the pod is resolved beside it.
+    Early(Attachment),
+}
 
 impl Engine<'_> {
     /// ADD: returns the cluster network's result in the runtime's cniVersion.
     ///
     /// # Errors
-    /// Invalid config, annotations or plan (nothing ran), a delegate failure (everything
-    /// started is rolled back; the error carries the rollback outcome), a journal failure,
-    /// a network-status write that failed (rolled back, code 11).
+    /// Invalid environment, config, annotations or plan (nothing ran); a delegate failure, a
+    /// journal failure, a default route or a network-status write that failed (everything
+    /// started is rolled back and the error carries the rollback's outcome).
     pub fn add(&self) -> Result<Value, Error> {
         if let Some(f) = &self.cfg.readiness_indicator_file
             && !f.exists()
         {
-            return Err(Error::NotReady(format!(
-                "readiness indicator file {} does not exist: the cluster network is not ready",
-                f.display()
-            )));
+            return Err(Error::NotReady(NotReady::ReadinessFile(f.clone())));
         }
-        // With a pod to look up, the cluster network (known from the config alone) starts at
-        // once and runs while the pod and its NADs are fetched; it is undone in the rare case
-        // the pod overrides its default network. Without one, everything is resolved first.
-        // Either way nothing is locked or written before the config has been validated.
-        let with_pod = self.req.arg("K8S_POD_NAME").is_some_and(|n| !n.is_empty());
-        let (config_plan, resolved) = if with_pod {
-            // Every network the configuration names is resolved and validated first, so a
-            // hostile or broken config fails before anything runs.
-            match self.plan_from_config() {
-                Ok(p) => (Some(p), None),
-                Err(_) => (None, Some(self.resolve_for_add(None)?)),
+        self.check_netns()?;
+        let resolver = self.resolver();
+        // Every network the configuration names, resolved and validated before anything runs.
+        let nets = resolver.config_networks()?;
+        let pod = PodRef::from_request(self.req).map_err(crate::resolve::ResolveError::from)?;
+        let held = self.seams.store.lock(&self.req.container_id)?;
+        let start = match crate::txn::load(&*held)? {
+            Loaded::Record(rec) if rec.complete => {
+                return Err(Error::AlreadyAttached(self.req.container_id.clone()));
             }
-        } else {
-            (None, Some(self.resolve_for_add(None)?))
-        };
-        let lock = self.journal.lock(&self.req.container_id)?;
-        let corrupt = match read_record(&lock)? {
-            Loaded::Missing => None,
-            Loaded::Record(rec, atts) => {
-                self.finish_old_rollback(&rec, &atts)?;
-                None
+            Loaded::Record(rec) => {
+                // An earlier ADD whose rollback failed: finish it first.
+                tracing::warn!(container_id = %self.req.container_id, "finishing the rollback of an earlier failed ADD");
+                let netns = self.netns_for_release(&rec.netns);
+                self.release_all(Txn::new(rec, held), &netns)?;
+                let held = self.seams.store.lock(&self.req.container_id)?;
+                return self.add_locked(held, nets, pod);
             }
-            Loaded::Corrupt(reason) => Some(reason),
-        };
-        let (lock, PodPlan { plan, pod, session }, done) = match (config_plan, resolved) {
-            (Some(config_plan), None) if corrupt.is_none() => self.speculate(lock, config_plan)?,
-            (_, resolved) => {
-                let pp = match resolved {
-                    Some(pp) => pp,
-                    None => self.resolve_for_add(None)?,
-                };
-                let lock = match corrupt {
-                    Some(reason) => self.clear_corrupt(lock, &pp.plan, &reason)?,
-                    None => lock,
-                };
-                (lock, pp, Vec::new())
+            Loaded::Corrupt(reason) => {
+                let pp = resolve_pod(&resolver, self.seams.connect, pod.clone(), &nets)?;
+                self.clear_corrupt(held, &pp.plan, &reason)?;
+                let held = self.seams.store.lock(&self.req.container_id)?;
+                return self.run(held, Start::Resolved(pp), &nets, pod);
             }
+            Loaded::Missing => held,
         };
-        let status = pod.as_ref().zip(session.as_ref());
-        self.run_plan(lock, &plan, done, status)
+        self.add_locked(start, nets, pod)
     }
 
-    /// Journals the plan (unless attachments are already `done`: only the speculative start runs
-    /// any, and it has written and fsynced the whole plan), runs every attachment after those,
-    /// writes network-status, and returns the cluster network's result in the runtime's version.
-    ///
-    /// Durability: the plan (every attachment that may exist) is fsynced before ADD answers,
-    /// on a thread while the remaining delegates, the default routes and the status PATCH run.
-    /// Later rewrites only add results and the `complete` mark and are not fsynced: what a DEL
-    /// after a power loss needs is the plan (delegates DEL without a prevResult), and the IPAM
-    /// plugins' own lease files are not fsynced either.
-    fn run_plan(
+    /// ADD with the lock held and no record: the early start when it applies, else resolve
+    /// first.
+    fn add_locked(
         &self,
-        lock: JournalLock,
-        plan: &[Attachment],
-        done: Vec<(Value, CniResult)>,
-        status: Option<(&crate::k8s::pod::PodRef, &crate::k8s::session::Session)>,
+        held: Box<dyn Held + '_>,
+        nets: ConfigNetworks,
+        pod: Option<PodRef>,
     ) -> Result<Value, Error> {
-        let req = self.req;
-        let mut rec = Record::new(&req.container_id, &req.netns, &req.ifname, &self.args, plan);
-        // Each result as the delegate printed it (in the record: journal, prevResult on DEL and
-        // rollback) and parsed once.
-        let mut parsed: Vec<Option<CniResult>> = vec![None; plan.len()];
-        let start = done.len();
-        let journaled = start > 0;
-        for (i, (r, p)) in done.into_iter().enumerate() {
-            rec.attachments[i].result = Some(r);
-            parsed[i] = Some(p);
-        }
-        let last = plan.len() - 1;
-        // With delegates left to run, the plan is journaled before the first of them; with none
-        // (a pod on the cluster network only) the journal's next write is the complete one.
-        let remaining = start <= last && !journaled;
-        if remaining && let Err(e) = lock.write(&rec) {
-            if start > 0 {
-                self.rollback(lock, &mut rec, plan, start - 1);
-            } else {
-                abandon(lock);
-            }
-            return Err(e.into());
-        }
-        let (outcome, synced) = std::thread::scope(|s| {
-            let sync = remaining.then(|| s.spawn(|| lock.sync()));
-            let mut finish = || -> Result<Value, Stop> {
-                let converted = self.run_rest(&lock, &mut rec, plan, start, &mut parsed)?;
-                rec.complete = true;
-                // The complete record is written while network-status is sent (and fsynced too
-                // when nothing before it was).
-                let durable = journaled || sync.is_some();
-                let (written, patched) = std::thread::scope(|s2| {
-                    let w = s2.spawn(|| {
-                        lock.write(&rec)?;
-                        if durable { Ok(()) } else { lock.sync() }
-                    });
-                    let patched = match status {
-                        Some((pod, se)) => self.write_status(se, pod, plan, &parsed),
-                        None => Ok(()),
-                    };
-                    (w.join(), patched)
-                });
-                match written {
-                    Ok(w) => w.map_err(|e| Stop::Other(e.into(), last))?,
-                    Err(_) => {
-                        let e = Error::Failed("journal writer thread panicked".into());
-                        return Err(Stop::Other(e, last));
+        let early = match (&pod, &nets.cluster) {
+            (Some(_), Ref::Conf(c)) => self.resolver().cluster_attachment(c).map(Some),
+            _ => Ok(None),
+        };
+        let start = match early {
+            Ok(Some(first)) => Start::Early(first),
+            Ok(None) => {
+                match resolve_pod(&self.resolver(), self.seams.connect, pod.clone(), &nets) {
+                    Ok(pp) => Start::Resolved(pp),
+                    Err(e) => {
+                        abandon(held);
+                        return Err(e.into());
                     }
                 }
-                patched.map_err(|e| Stop::Status(e, last))?;
-                Ok(converted)
-            };
-            let outcome = finish();
-            let synced = match sync.map(|h| h.join()) {
-                None | Some(Ok(Ok(()))) => Ok(()),
-                Some(Ok(Err(e))) => Err(Error::from(e)),
-                Some(Err(_)) => Err(Error::Failed("journal fsync thread panicked".into())),
-            };
-            (outcome, synced)
-        });
-        match outcome {
-            Ok(converted) => match synced {
-                Ok(()) => Ok(converted),
-                Err(e) => {
-                    self.rollback(lock, &mut rec, plan, last);
-                    Err(e)
+            }
+            Err(e) => {
+                abandon(held);
+                return Err(e.into());
+            }
+        };
+        self.run(held, start, &nets, pod)
+    }
+
+    /// `CNI_NETNS` must be a network namespace before anything starts.
+    fn check_netns(&self) -> Result<(), Error> {
+        let invalid = |reason: String| {
+            Error::Env(EnvError::Invalid {
+                var: "CNI_NETNS",
+                reason,
+            })
+        };
+        match self.seams.net.probe(Path::new(&self.req.netns)) {
+            Probe::Namespace => Ok(()),
+            Probe::Missing => Err(invalid(format!("{} does not exist", self.req.netns))),
+            Probe::NotANamespace(why) => Err(invalid(why)),
+        }
+    }
+
+    /// Runs the transaction and, when every step is added, completes it.
+    fn run(
+        &self,
+        held: Box<dyn Held + '_>,
+        start: Start,
+        nets: &ConfigNetworks,
+        pod: Option<PodRef>,
+    ) -> Result<Value, Error> {
+        let mut rec = self.new_record();
+        let early = match start {
+            Start::Resolved(pp) => {
+                rec.steps = self.steps(&pp.plan);
+                Err(pp)
+            }
+            Start::Early(first) => {
+                rec.steps = self.steps(std::slice::from_ref(&first));
+                Ok(first)
+            }
+        };
+        let mut txn = Txn::new(rec, held);
+        if let Err(e) = txn.write() {
+            abandon_txn(txn);
+            return Err(e.into());
+        }
+        let runner = self.runner(&self.req.container_id);
+        let outcome = match early {
+            Err(pp) => runner
+                .add::<PodPlan>(&mut txn, &self.req.netns, None, true)
+                .map(|_| pp)
+                .map_err(|s| *s),
+            Ok(first) => {
+                let resolver = self.resolver();
+                let connect = self.seams.connect;
+                let extend = Box::new(move || {
+                    let pp = resolve_pod(&resolver, connect, pod, nets)?;
+                    if pp.plan.first() != Some(&first) {
+                        return Ok(Extension::Replan(pp));
+                    }
+                    let mut steps = self.steps(&pp.plan);
+                    steps.remove(0);
+                    Ok(Extension::Append(steps, pp))
+                });
+                match runner.add(&mut txn, &self.req.netns, Some(extend), false) {
+                    Ok(Some(pp)) => Ok(pp),
+                    Ok(None) => unreachable_extension(),
+                    Err(stopped) => Err(*stopped),
                 }
+            }
+        };
+        match outcome {
+            Ok(pp) => match self.complete(&mut txn, &pp) {
+                Ok(v) => Ok(v),
+                Err(e) => Err(self.roll_back_all(txn, e)),
             },
-            Err(Stop::Delegate(primary, i)) => {
-                let rollback = self.rollback(lock, &mut rec, plan, i);
-                Err(Error::Add {
-                    primary,
-                    rollback: Box::new(rollback),
-                })
+            Err(Stopped {
+                cause: Stop::Replan(pp),
+                started,
+            }) => {
+                tracing::info!(container_id = %self.req.container_id, "the pod overrides its default network: undoing the cluster network started early");
+                let failures = runner.roll_back(&mut txn.rec, &started, &self.req.netns);
+                txn.finish()?;
+                if !failures.is_empty() {
+                    return Err(Error::Delegates(failures));
+                }
+                let held = self.seams.store.lock(&self.req.container_id)?;
+                self.run(held, Start::Resolved(pp), nets, None)
             }
-            Err(Stop::Other(e, i)) => {
-                self.rollback(lock, &mut rec, plan, i);
-                Err(e)
-            }
-            Err(Stop::Status(e, i)) => {
-                let rollback = self.rollback(lock, &mut rec, plan, i);
-                Err(Error::Status {
-                    source: e,
-                    rollback: Box::new(rollback),
-                })
+            Err(Stopped { cause, started }) => {
+                let cause = match cause {
+                    Stop::Delegate { step, failure } => {
+                        Error::Delegate(Box::new(crate::error::DelegateFailure::of_step(
+                            crate::cni::env::Command::Add,
+                            &txn.rec.steps[step],
+                            failure,
+                        )))
+                    }
+                    Stop::Journal(e) => e.into(),
+                    Stop::Extend(e) => e,
+                    Stop::Replan(_) => unreachable_extension(),
+                };
+                Err(self.roll_back(txn, &started, cause))
             }
         }
     }
 
-    /// Runs attachments `start..`, journaling each result but the last (which goes into the
-    /// complete record), converts the cluster network's result to the runtime's version and
-    /// applies `default-route`.
-    fn run_rest(
-        &self,
-        lock: &JournalLock,
-        rec: &mut Record,
-        plan: &[Attachment],
-        start: usize,
-        parsed: &mut [Option<CniResult>],
-    ) -> Result<Value, Stop> {
-        let req = self.req;
-        let last = plan.len() - 1;
-        for (i, a) in plan.iter().enumerate().skip(start) {
-            let inv = self.invocation(Command::Add, &req.netns, &a.ifname, &a.cni_args);
-            let (res, p) = list::add(self.exec, &a.conf, &inv, &a.runtime_config)
-                .map_err(|f| Stop::Delegate(Box::new(add_failure(a, f)), i))?;
-            rec.attachments[i].result = Some(res);
-            parsed[i] = Some(p);
-            if i < last {
-                lock.write(rec).map_err(|e| Stop::Other(e.into(), i))?;
-            }
-        }
-        // Everything ran: answer in the runtime's version, or undo it all if that is impossible.
-        let cluster = &plan[0];
-        let converted = parsed[0]
-            .as_ref()
-            .ok_or_else(|| Error::Result("cluster network returned no result".into()))
-            .and_then(|r| {
-                r.to_value(&self.cfg.cni_version)
-                    .map_err(|e| Error::Result(format!("network {:?}: {e}", cluster.network)))
-            })
-            .map_err(|e| Stop::Other(e, last))?;
-        self.apply_default_routes(plan)
-            .map_err(|e| Stop::Other(e, last))?;
+    /// Every step added: the runtime's result, default routes, then network-status sent while
+    /// the complete record is written.
+    fn complete(&self, txn: &mut Txn<'_>, pp: &PodPlan) -> Result<Value, Error> {
+        let cluster = &txn.rec.steps[0];
+        let converted = parsed_result(cluster)
+            .ok_or_else(|| Error::Result {
+                network: cluster.network.clone(),
+                source: crate::cni::result::ResultError::Missing,
+            })?
+            .to_value(&self.cfg.cni_version)
+            .map_err(|source| Error::Result {
+                network: cluster.network.clone(),
+                source,
+            })?;
+        self.apply_default_routes(&txn.rec)?;
+        txn.rec.complete = true;
+        let txn = &*txn;
+        let (written, patched) = std::thread::scope(|s| {
+            let w = s.spawn(|| txn.write());
+            let patched = match (&pp.pod, &pp.cluster) {
+                (Some(pod), Some(c)) => self.write_status(&**c, pod, &txn.rec),
+                _ => Ok(()),
+            };
+            (join(w), patched)
+        });
+        written?;
+        patched?;
         Ok(converted)
     }
 
     /// `default-route`: the chosen interface gets the default route of each gateway's family
     /// and no other interface keeps one.
-    fn apply_default_routes(&self, plan: &[Attachment]) -> Result<(), Error> {
-        for a in plan {
-            for gw in &a.default_route {
-                let fail = |reason: String| Error::DefaultRoute {
-                    network: a.network.clone(),
-                    ifname: a.ifname.clone(),
-                    gateway: gw.clone(),
-                    reason,
+    fn apply_default_routes(&self, rec: &Record) -> Result<(), Error> {
+        let mut routes: Vec<(IpAddr, &str, &str)> = Vec::new();
+        for step in &rec.steps {
+            for gw in &step.default_route {
+                // Validated when the selection was parsed; a stored one is used as it is.
+                let Ok(ip) = gw.parse::<IpAddr>() else {
+                    continue;
                 };
-                let ip: std::net::IpAddr = gw.parse().map_err(|e| fail(format!("{e}")))?;
-                crate::link::set_default_route(
-                    std::path::Path::new(&self.req.netns),
-                    ip,
-                    &a.ifname,
-                )
-                .map_err(|e| fail(e.to_string()))?;
+                routes.push((ip.to_canonical(), &step.ifname, &step.network));
             }
         }
-        Ok(())
+        let pairs: Vec<(IpAddr, &str)> = routes.iter().map(|(ip, i, _)| (*ip, *i)).collect();
+        self.seams
+            .net
+            .set_default_routes(Path::new(&self.req.netns), &pairs)
+            .map_err(|(i, source)| Error::DefaultRoute {
+                network: routes[i].2.to_string(),
+                ifname: routes[i].1.to_string(),
+                gateway: routes[i].0,
+                source,
+            })
     }
 
-    /// One merge PATCH of network-status (and, if configured, one AddedInterface event, sent
-    /// concurrently and best effort). A pod that is gone is not an error.
+    /// One merge PATCH of network-status (and, if configured, one AddedInterface event beside
+    /// it). A pod that is gone is not an error.
     fn write_status(
         &self,
-        s: &crate::k8s::session::Session,
-        pod: &crate::k8s::pod::PodRef,
-        plan: &[Attachment],
-        parsed: &[Option<CniResult>],
-    ) -> Result<(), crate::k8s::client::ApiError> {
-        let list = statuses(plan, parsed);
-        let value = status::to_annotation(&list);
+        cluster: &dyn crate::resolve::cluster::Cluster,
+        pod: &PodRef,
+        rec: &Record,
+    ) -> Result<(), Error> {
+        let parsed: Vec<_> = rec.steps.iter().map(parsed_result).collect();
+        let inputs: Vec<StatusInput<'_>> = rec
+            .steps
+            .iter()
+            .zip(&parsed)
+            .filter_map(|(s, r)| {
+                Some(StatusInput {
+                    network: &s.network,
+                    ifname: &s.ifname,
+                    result: r.as_ref()?,
+                    default: s.is_cluster(),
+                    device_info: None,
+                })
+            })
+            .collect();
+        let list = status::build(&inputs);
         let mut ann = serde_json::Map::new();
-        ann.insert(status::STATUS_ANNOTATION.into(), Value::String(value));
-        let api = s.api();
+        ann.insert(
+            status::STATUS_ANNOTATION.into(),
+            Value::String(status::to_annotation(&list)),
+        );
         let event = self
             .cfg
             .added_interface_events
             .then(|| crate::k8s::event::added_interface(pod, &self.req.container_id, &list));
-        let (patched, evented) = s.block_on(async {
-            let patch = api.patch_pod_annotations(&pod.namespace, &pod.name, &ann);
-            match &event {
-                Some(ev) => {
-                    let post = api.post_event(&pod.namespace, ev);
-                    tokio::join!(patch, post)
-                }
-                None => (patch.await, Ok(())),
-            }
-        });
-        if let Err(e) = evented {
-            tracing::warn!(%pod, error = %e, "AddedInterface event not recorded");
-        }
-        match patched {
+        match cluster.patch_status(pod, &ann, event.as_ref()) {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!(%pod, "pod is gone; network-status not written");
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => Err(Error::StatusWrite(e)),
         }
     }
 
-    /// An incomplete journal is an earlier ADD whose rollback failed: finish it; a complete one
-    /// means the runtime is adding twice (refused: rolling back would destroy working
-    /// interfaces).
-    fn finish_old_rollback(
+    /// A corrupt journal is cleared by releasing the same networks (the plan just resolved)
+    /// before they run again; the file is moved aside.
+    fn clear_corrupt(
         &self,
-        rec: &Record,
-        atts: &[(Attachment, Option<Value>)],
+        held: Box<dyn Held + '_>,
+        plan: &[Attachment],
+        reason: &str,
     ) -> Result<(), Error> {
-        if rec.complete {
-            return Err(Error::AlreadyAttached(self.req.container_id.clone()));
-        }
-        tracing::warn!(
-            container_id = %self.req.container_id,
-            "finishing the rollback of an earlier failed ADD"
-        );
-        let (_, failures) = self.del_attachments(&rec.container_id, &rec.netns, atts);
+        let mut txn = Txn::new(self.new_record(), held);
+        txn.rec.steps = self.steps(plan);
+        let which = txn.rec.unreleased();
+        let failures =
+            self.runner(&self.req.container_id)
+                .release(&mut txn.rec, &which, &self.req.netns);
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }
+        txn.quarantine(self.seams.clock, reason)?;
         Ok(())
     }
 
-    /// A corrupt journal is cleared by DELeting this plan (the same networks) before it runs.
-    /// Returns the lock, re-taken.
-    fn clear_corrupt(
-        &self,
-        lock: JournalLock,
-        plan: &[Attachment],
-        reason: &str,
-    ) -> Result<JournalLock, Error> {
-        let atts: Vec<_> = plan.iter().cloned().map(|a| (a, None)).collect();
-        let (_, failures) = self.del_attachments(&self.req.container_id, &self.req.netns, &atts);
-        if !failures.is_empty() {
-            return Err(Error::Delegates(failures));
-        }
-        quarantine(lock, reason)?;
-        Ok(self.journal.lock(&self.req.container_id)?)
-    }
-
-    /// DELs attachments `0..=upto` of `plan` (the record's, each with the result `rec` holds) in
-    /// reverse; removes the journal if all went well, else keeps only what is left to DEL.
-    pub(super) fn rollback(
-        &self,
-        lock: JournalLock,
-        rec: &mut Record,
-        plan: &[Attachment],
-        upto: usize,
-    ) -> Rollback {
-        let atts: Vec<(Attachment, Option<Value>)> = plan[..=upto]
+    /// Rolls back the steps a stopped run started; the error carries the outcome.
+    fn roll_back(&self, mut txn: Txn<'_>, started: &[usize], cause: Error) -> Error {
+        let failures =
+            self.runner(&self.req.container_id)
+                .roll_back(&mut txn.rec, started, &self.req.netns);
+        let cleaned = started
             .iter()
-            .cloned()
-            .zip(rec.attachments.iter().map(|e| e.result.clone()))
+            .rev()
+            .filter(|&&i| txn.rec.steps[i].state == crate::txn::State::Released)
+            .map(|&i| txn.rec.steps[i].ifname.clone())
             .collect();
-        let (cleaned, failures) =
-            self.del_attachments(&self.req.container_id, &self.req.netns, &atts);
-        let cleaned_names = cleaned.iter().map(|&i| plan[i].ifname.clone()).collect();
-        let journal = if failures.is_empty() {
-            lock.remove().err().map(|e| e.to_string())
-        } else {
-            rec.keep_for_retry(upto, &cleaned);
-            lock.write(&*rec)
-                .and_then(|_| lock.sync())
-                .err()
-                .map(|e| e.to_string())
-        };
-        Rollback {
-            cleaned: cleaned_names,
-            failures,
-            journal,
+        let journal = txn.finish().err().map(|e| e.to_string());
+        Error::RolledBack {
+            cause: Box::new(cause),
+            rollback: Box::new(Rollback {
+                cleaned,
+                failures,
+                journal,
+            }),
         }
     }
-}
 
-/// Where an ADD stopped and why; the index is the last attachment to roll back.
-enum Stop {
-    Delegate(Box<DelegateFailure>, usize),
-    Status(crate::k8s::client::ApiError, usize),
-    Other(Error, usize),
-}
-
-/// A failed ADD of attachment `a`, named by network, interface and plugin.
-pub(super) fn add_failure(a: &Attachment, f: list::PluginFailure) -> DelegateFailure {
-    DelegateFailure {
-        verb: Command::Add,
-        network: a.network.clone(),
-        ifname: a.ifname.clone(),
-        plugin: f.plugin,
-        source: f.source,
+    /// Rolls back a run whose every step was added.
+    fn roll_back_all(&self, txn: Txn<'_>, cause: Error) -> Error {
+        let all: Vec<usize> = (0..txn.rec.steps.len()).collect();
+        self.roll_back(txn, &all, cause)
     }
 }
 
-/// Nothing of this ADD ran: removes the lock file (and a journal whose attachments were
-/// already undone) so nothing is left behind.
-pub(super) fn abandon(lock: JournalLock) {
-    if let Err(e) = lock.remove() {
+/// The extension always answers before the runner returns successfully.
+fn unreachable_extension() -> ! {
+    unreachable!("a run with an extension ends only once it answered")
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn abandon_txn(txn: Txn<'_>) {
+    if let Err(e) = txn.remove() {
         tracing::warn!(error = %e, "removing the journal of an ADD that never started");
     }
-}
-
-/// network-status entries for every attachment that returned a result.
-fn statuses(plan: &[Attachment], parsed: &[Option<CniResult>]) -> Vec<status::NetworkStatus> {
-    let inputs: Vec<StatusInput<'_>> = plan
-        .iter()
-        .zip(parsed)
-        .filter_map(|(a, c)| {
-            Some(StatusInput {
-                network: &a.network,
-                ifname: &a.ifname,
-                result: c.as_ref()?,
-                default: a.cluster,
-                device_info: None,
-            })
-        })
-        .collect();
-    status::build(&inputs)
 }

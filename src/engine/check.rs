@@ -5,105 +5,100 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use serde_json::Value;
-
-use super::{Engine, Loaded, read_record};
+use super::Engine;
 use crate::cni::env::Command;
-use crate::cni::result::CniResult;
-use crate::delegate::list;
-use crate::error::{DelegateFailure, Error};
-use crate::link::{self, Side};
+use crate::delegate::{DelegateError, Invocation, list};
+use crate::error::{CheckProblem, DelegateFailure, Error};
+use crate::txn::runner::parsed_result;
+use crate::txn::{Loaded, Record};
 
 impl Engine<'_> {
     /// CHECK.
     ///
     /// # Errors
-    /// The first attachment whose delegate reports a problem, named; an unknown container.
+    /// The first attachment that is not as ADD left it, named; an unknown container.
     pub fn check(&self) -> Result<(), Error> {
-        let lock = self.journal.lock(&self.req.container_id)?;
-        let atts = match read_record(&lock)? {
-            Loaded::Record(r, atts) if r.complete => atts,
+        let held = self.seams.store.lock(&self.req.container_id)?;
+        let rec = match crate::txn::load(&*held)? {
+            Loaded::Record(r) if r.complete => r,
             Loaded::Corrupt(reason) => {
-                return Err(Error::Failed(format!(
-                    "journal of container {:?} is corrupt: {reason}",
-                    self.req.container_id
-                )));
+                return Err(Error::Journal(crate::journal::JournalError::Unusable {
+                    container_id: self.req.container_id.clone(),
+                    reason,
+                }));
             }
             Loaded::Missing => {
                 // Taking the lock created a lock file for a container plexus never saw.
-                lock.remove()?;
+                held.remove()?;
                 return Err(Error::UnknownContainer(self.req.container_id.clone()));
             }
-            Loaded::Record(..) => {
+            Loaded::Record(_) => {
                 return Err(Error::UnknownContainer(self.req.container_id.clone()));
             }
         };
-        self.check_in_pod(&atts)?;
-        for (a, cached) in &atts {
-            let inv = self.invocation(Command::Check, &self.req.netns, &a.ifname, &a.cni_args);
-            list::check(self.exec, &a.conf, &inv, &a.runtime_config, cached.as_ref()).map_err(
-                |f| {
-                    Error::Delegates(vec![DelegateFailure {
-                        verb: Command::Check,
-                        network: a.network.clone(),
-                        ifname: a.ifname.clone(),
-                        plugin: f.plugin,
-                        source: f.source,
-                    }])
-                },
-            )?;
+        self.check_in_pod(&rec)?;
+        for step in &rec.steps {
+            let inv = Invocation {
+                command: Command::Check,
+                container_id: &self.req.container_id,
+                netns: &self.req.netns,
+                ifname: &step.ifname,
+                args: &step.cni_args,
+                cancel: None,
+            };
+            let failure = |source| DelegateFailure {
+                verb: Command::Check,
+                network: step.network.clone(),
+                ifname: step.ifname.clone(),
+                plugin: step.types(),
+                source,
+            };
+            let conf = step
+                .conf_list()
+                .ok_or_else(|| Error::Delegates(vec![failure(DelegateError::Unusable)]))?;
+            list::check(
+                self.seams.exec,
+                &conf,
+                &inv,
+                &step.runtime_config,
+                step.result.as_ref(),
+            )
+            .map_err(|f| {
+                Error::Delegates(vec![DelegateFailure::of_step(Command::Check, step, f)])
+            })?;
         }
         Ok(())
     }
 
-    /// Each attachment's interface exists in the pod with every address its result reported.
-    fn check_in_pod(&self, atts: &[(crate::plan::Attachment, Option<Value>)]) -> Result<(), Error> {
-        let wanted: Vec<(&str, &str, Vec<IpAddr>)> = atts
-            .iter()
-            .map(|(a, cached)| {
-                let ips = cached
-                    .as_ref()
-                    .and_then(|r| CniResult::from_value(r, &a.conf.cni_version).ok())
-                    .map(|r| r.ips_of(&a.ifname))
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|ip| ip.parse().ok())
-                    .collect();
-                (a.network.as_str(), a.ifname.as_str(), ips)
-            })
-            .collect();
-        let problem = link::session(Some(Path::new(&self.req.netns)), |s| {
-            for (network, ifname, ips) in &wanted {
-                let Some(l) = s.link_by_name(Side::Pod, ifname)? else {
-                    return Ok(Some((
-                        *network,
-                        *ifname,
-                        "the interface is missing from the pod".to_string(),
-                    )));
-                };
-                let have = s.addresses(Side::Pod, l.index)?;
-                if let Some(ip) = ips.iter().find(|ip| !have.iter().any(|h| h.addr == **ip)) {
-                    return Ok(Some((
-                        *network,
-                        *ifname,
-                        format!("address {ip} is missing from the interface"),
-                    )));
-                }
+    /// Each step's interface exists in the pod with every address its result reported.
+    fn check_in_pod(&self, rec: &Record) -> Result<(), Error> {
+        let ifnames: Vec<&str> = rec.steps.iter().map(|s| s.ifname.as_str()).collect();
+        let seen = self
+            .seams
+            .net
+            .inspect(Path::new(&self.req.netns), &ifnames)
+            .map_err(|e| Error::Check {
+                network: String::new(),
+                ifname: String::new(),
+                problem: CheckProblem::Unreadable(e),
+            })?;
+        for (step, seen) in rec.steps.iter().zip(seen) {
+            let fail = |problem| Error::Check {
+                network: step.network.clone(),
+                ifname: step.ifname.clone(),
+                problem,
+            };
+            let seen = seen.ok_or_else(|| fail(CheckProblem::Missing))?;
+            let wanted: Vec<IpAddr> = parsed_result(step)
+                .map(|r| r.ips_of(&step.ifname))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|ip| ip.parse().ok())
+                .collect();
+            if let Some(ip) = wanted.iter().find(|ip| !seen.addresses.contains(ip)) {
+                return Err(fail(CheckProblem::Address(*ip)));
             }
-            Ok::<_, link::LinkError>(None)
-        })
-        .map_err(|e| Error::Check {
-            network: String::new(),
-            ifname: String::new(),
-            reason: format!("cannot read the pod's interfaces: {e}"),
-        })?;
-        match problem {
-            Some((network, ifname, reason)) => Err(Error::Check {
-                network: network.to_string(),
-                ifname: ifname.to_string(),
-                reason,
-            }),
-            None => Ok(()),
         }
+        Ok(())
     }
 }

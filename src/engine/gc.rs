@@ -1,14 +1,17 @@
-//! GC: release every journaled container the runtime no longer lists, then forward GC to
-//! delegates that speak 1.1.0.
+//! GC: release every journaled container the runtime no longer lists, then forward GC to the
+//! configuration's networks that speak 1.1.0. Goes on past every failure and reports them all.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Engine, Loaded, quarantine, read_record};
+use super::Engine;
 use crate::cni::env::Command;
-use crate::delegate::list;
-use crate::error::{DelegateFailure, Error};
+use crate::delegate::{Invocation, list};
+use crate::error::{DelegateFailure, Error, GcInputError};
+use crate::journal::Held;
+use crate::resolve::Ref;
+use crate::txn::{Loaded, Txn};
 
 impl Engine<'_> {
     /// GC.
@@ -18,114 +21,107 @@ impl Engine<'_> {
     /// failure met, after going on past each.
     pub fn gc(&self) -> Result<(), Error> {
         let valid = self.valid_attachments()?;
-        let mut failures: Vec<DelegateFailure> = Vec::new();
-        let mut other_errors: Vec<String> = Vec::new();
+        let mut problems: Vec<Error> = Vec::new();
         // (network name, container id, ifname) of what stays, for forwarding GC to delegates.
         let mut keep: Vec<(String, String, String)> = Vec::new();
-        for id in self.journal.list()? {
-            let lock = match self.journal.lock(&id) {
+        for id in self.seams.store.list()? {
+            let held = match self.seams.store.lock(&id) {
                 Ok(l) => l,
                 Err(e) => {
-                    other_errors.push(e.to_string());
+                    problems.push(e.into());
                     continue;
                 }
             };
-            let (rec, atts) = match read_record(&lock) {
-                Ok(Loaded::Record(r, atts)) => (r, atts),
-                Ok(Loaded::Missing) => continue,
-                Ok(Loaded::Corrupt(reason)) => {
-                    // No pod identity to rebuild from: release what the configuration gives.
-                    if let Err(e) = self.gc_corrupt(lock, &id, &reason) {
-                        other_errors.push(e.to_string());
-                    }
-                    continue;
+            let outcome = match crate::txn::load(&*held) {
+                Ok(Loaded::Record(rec)) if valid.contains(&(id.clone(), rec.ifname.clone())) => {
+                    keep.extend(
+                        rec.steps
+                            .iter()
+                            .map(|s| (s.network.clone(), id.clone(), s.ifname.clone())),
+                    );
+                    Ok(())
                 }
-                Err(e) => {
-                    other_errors.push(e.to_string());
-                    continue;
+                Ok(Loaded::Record(rec)) => {
+                    tracing::info!(container_id = %id, "GC: releasing attachments of a container the runtime no longer lists");
+                    let netns = self.netns_for_release(&rec.netns);
+                    self.release_all(Txn::new(rec, held), &netns)
                 }
+                Ok(Loaded::Missing) => Ok(()),
+                // No pod identity to rebuild from: release what the configuration gives.
+                Ok(Loaded::Corrupt(reason)) => self.gc_corrupt(held, &id, &reason),
+                Err(e) => Err(e.into()),
             };
-            if valid.contains(&(id.clone(), rec.ifname.clone())) {
-                keep.extend(
-                    rec.attachments
-                        .iter()
-                        .map(|e| (e.network.clone(), id.clone(), e.ifname.clone())),
-                );
-                continue;
-            }
-            tracing::info!(container_id = %id, "GC: releasing attachments of a container the runtime no longer lists");
-            let (cleaned, fails) = self.del_attachments(&id, &rec.netns, &atts);
-            if fails.is_empty() {
-                if let Err(e) = lock.remove() {
-                    other_errors.push(e.to_string());
-                }
-            } else {
-                let mut kept = rec;
-                kept.keep_for_retry(usize::MAX, &cleaned);
-                if let Err(e) = lock.write(&kept).and_then(|_| lock.sync()) {
-                    other_errors.push(e.to_string());
-                }
-                failures.extend(fails);
+            if let Err(e) = outcome {
+                problems.push(e);
             }
         }
-        if let Ok(networks) = self.cfg.networks() {
-            for conf in &networks {
-                let valid_here: Vec<Value> = keep
-                    .iter()
-                    .filter(|(n, _, _)| *n == conf.name)
-                    .map(|(_, c, i)| json!({"containerID": c, "ifname": i}))
-                    .collect();
-                let inv = self.invocation(Command::Gc, "", "", &self.args);
-                for f in list::gc(self.exec, conf, &inv, &Value::Array(valid_here)) {
-                    failures.push(DelegateFailure {
-                        verb: Command::Gc,
-                        network: conf.name.clone(),
-                        ifname: String::new(),
-                        plugin: f.plugin,
-                        source: f.source,
-                    });
-                }
-            }
+        problems.extend(
+            self.forward_gc(&keep)
+                .into_iter()
+                .map(|f| Error::Delegates(vec![f])),
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Gc(problems))
         }
+    }
+
+    /// GC forwarded to each configuration network on disk (1.1.0 plugins), with the
+    /// attachments of that network that stay.
+    fn forward_gc(&self, keep: &[(String, String, String)]) -> Vec<DelegateFailure> {
+        let Ok(nets) = self.resolver().config_networks() else {
+            return Vec::new();
+        };
+        let mut failures = Vec::new();
+        for r in std::iter::once(nets.cluster).chain(nets.defaults) {
+            let Ref::Conf(conf) = r else { continue };
+            let valid_here: Vec<Value> = keep
+                .iter()
+                .filter(|(n, _, _)| *n == conf.name)
+                .map(|(_, c, i)| json!({"containerID": c, "ifname": i}))
+                .collect();
+            let inv = Invocation {
+                command: Command::Gc,
+                container_id: "",
+                netns: "",
+                ifname: "",
+                args: &self.args,
+                cancel: None,
+            };
+            failures.extend(
+                list::gc(self.seams.exec, &conf, &inv, &Value::Array(valid_here))
+                    .into_iter()
+                    .map(|f| DelegateFailure::new(Command::Gc, &conf.name, "", f)),
+            );
+        }
+        failures
+    }
+
+    /// GC of a container whose record is corrupt: release what the configuration gives it
+    /// (without a namespace: the sandbox is gone), then move the record aside.
+    fn gc_corrupt(&self, held: Box<dyn Held + '_>, id: &str, reason: &str) -> Result<(), Error> {
+        let plan = self.resolver().config_plan()?;
+        let mut rec = self.new_record();
+        rec.container_id = id.to_string();
+        rec.steps = self.steps(&plan);
+        let which = rec.unreleased();
+        let failures = self.runner(id).release(&mut rec, &which, "");
         if !failures.is_empty() {
             return Err(Error::Delegates(failures));
         }
-        if !other_errors.is_empty() {
-            return Err(Error::Failed(format!("GC: {}", other_errors.join("; "))));
-        }
+        Txn::new(rec, held).quarantine(self.seams.clock, reason)?;
         Ok(())
     }
 
-    /// GC of a container whose journal is corrupt: DEL what the configuration gives it.
-    fn gc_corrupt(
-        &self,
-        lock: crate::journal::JournalLock,
-        id: &str,
-        reason: &str,
-    ) -> Result<(), Error> {
-        let plan = self.plan_from_config()?;
-        let atts: Vec<_> = plan.into_iter().map(|a| (a, None)).collect();
-        let (_, failures) = self.del_attachments(id, "", &atts);
-        if !failures.is_empty() {
-            return Err(Error::Delegates(failures));
-        }
-        quarantine(lock, reason)
-    }
-
     /// `cni.dev/valid-attachments` (or the older `cni.dev/attachments`) as (container id, ifname).
-    fn valid_attachments(&self) -> Result<HashSet<(String, String)>, Error> {
+    fn valid_attachments(&self) -> Result<HashSet<(String, String)>, GcInputError> {
         let raw = &self.cfg.raw;
         let list = raw
             .get("cni.dev/valid-attachments")
             .or_else(|| raw.get("cni.dev/attachments"))
-            .ok_or_else(|| {
-                Error::Rejected(
-                    "GC needs cni.dev/valid-attachments in the config; nothing released".into(),
-                )
-            })?;
-        let items = list.as_array().ok_or_else(|| {
-            Error::Rejected("cni.dev/valid-attachments must be a list; nothing released".into())
-        })?;
+            .ok_or(GcInputError::Missing)?;
+        let items = list.as_array().ok_or(GcInputError::NotAList)?;
         let mut out = HashSet::new();
         for (i, it) in items.iter().enumerate() {
             let get = |k: &str| it.get(k).and_then(Value::as_str).map(str::to_string);
@@ -133,11 +129,7 @@ impl Engine<'_> {
                 (Some(c), Some(n)) => {
                     out.insert((c, n));
                 }
-                _ => {
-                    return Err(Error::Rejected(format!(
-                        "cni.dev/valid-attachments[{i}] needs containerID and ifname; nothing released"
-                    )));
-                }
+                _ => return Err(GcInputError::Element(i)),
             }
         }
         Ok(out)

@@ -1,204 +1,154 @@
-//! Orchestration of the CNI verbs over the seams (delegate executor, journal): ADD with
-//! journal-first rollback, DEL from the journal, CHECK, GC, STATUS.
+//! The CNI verbs over the seams (delegates, journal, cluster API, the pod's namespace, clock):
+//! ADD as one journaled transaction with rollback, DEL from the journal, CHECK, GC, STATUS.
+//! One file per verb; the decisions live in [`crate::resolve`] and [`crate::txn`].
 
 mod add;
 mod check;
 mod del;
 mod gc;
-mod multus;
-pub mod record;
-mod resolve;
-mod speculate;
+pub mod multus;
 mod status;
 #[cfg(test)]
 mod tests;
 
-use serde_json::Value;
+use std::path::Path;
 
-use crate::cni::env::{Command, Request};
+use crate::clock::Clock;
+use crate::cni::env::Request;
 use crate::config::Config;
-use crate::delegate::{Executor, Invocation, list};
-use crate::error::{DelegateFailure, Error};
-use crate::journal::{Journal, JournalError, JournalLock};
+use crate::delegate::Executor;
+use crate::error::Error;
+use crate::journal::{Held, Store};
+use crate::link::PodNet;
+use crate::netns::Probe;
 use crate::plan::Attachment;
-use record::Record;
+use crate::resolve::Resolver;
+use crate::resolve::cluster::Connect;
+use crate::txn::{PodId, Record, Runner, Step, Txn};
+
+/// Everything a verb acts through: the seams tests substitute.
+#[derive(Clone, Copy)]
+pub struct Seams<'a> {
+    /// How delegates are run.
+    pub exec: &'a dyn Executor,
+    /// Where records are kept.
+    pub store: &'a dyn Store,
+    /// How the API server is reached.
+    pub connect: &'a dyn Connect,
+    /// What plexus itself does in a pod's namespace.
+    pub net: &'a dyn PodNet,
+    /// The time.
+    pub clock: &'a dyn Clock,
+}
 
 /// Runs one CNI verb for one request.
 pub struct Engine<'a> {
-    /// plexus's config for this call.
-    pub cfg: &'a Config,
-    /// The runtime's request.
-    pub req: &'a Request,
-    /// How delegates are run.
-    pub exec: &'a dyn Executor,
-    /// Where attachments are recorded.
-    pub journal: Journal,
-    /// `CNI_ARGS` for delegates.
+    cfg: &'a Config,
+    req: &'a Request,
+    seams: Seams<'a>,
     args: String,
 }
 
 impl<'a> Engine<'a> {
-    /// An engine using the config's `cniDir` as journal.
-    pub fn new(cfg: &'a Config, req: &'a Request, exec: &'a dyn Executor) -> Self {
+    /// An engine for one request.
+    pub fn new(cfg: &'a Config, req: &'a Request, seams: Seams<'a>) -> Engine<'a> {
         Engine {
             cfg,
             req,
-            exec,
-            journal: Journal::new(cfg.cni_dir.clone()),
+            seams,
             args: req.args_string(),
         }
     }
 
-    fn invocation<'b>(
-        &'b self,
-        command: Command,
-        netns: &'b str,
-        ifname: &'b str,
-        args: &'b str,
-    ) -> Invocation<'b> {
-        Invocation {
-            command,
-            container_id: &self.req.container_id,
-            netns,
-            ifname,
-            args,
-        }
+    fn resolver(&self) -> Resolver<'a> {
+        Resolver::new(self.cfg, &self.req.ifname, &self.req.args)
     }
-}
 
-/// DELs `atts` in reverse plan order, collecting every failure; returns the indices that were
-/// cleaned. With `alongside`, the networks that run alongside the cluster network on ADD (the
-/// self-contained ones right after it) are DELeted alongside its DEL too, after every network
-/// that follows them.
-fn del_in_reverse(
-    exec: &dyn Executor,
-    container_id: &str,
-    netns: &str,
-    atts: &[(Attachment, Option<Value>)],
-    alongside: bool,
-) -> (Vec<usize>, Vec<DelegateFailure>) {
-    let del = |i: usize| -> Vec<DelegateFailure> {
-        let (a, cached) = &atts[i];
-        let inv = Invocation {
-            command: Command::Del,
-            container_id,
-            netns,
-            ifname: &a.ifname,
-            args: &a.cni_args,
+    /// A runner for `container_id`'s steps: in parallel up to the bound with `parallelAttach`,
+    /// else one at a time (the schedule of a strict plan allows no more anyway).
+    fn runner(&self, container_id: &'a str) -> Runner<'a> {
+        let limit = if self.cfg.parallel_attach {
+            self.cfg.max_parallel_attach
+        } else {
+            1
         };
-        list::del(exec, &a.conf, &inv, &a.runtime_config, cached.as_ref())
-            .into_iter()
-            .map(|f| DelegateFailure {
-                verb: Command::Del,
-                network: a.network.clone(),
-                ifname: a.ifname.clone(),
-                plugin: f.plugin,
-                source: f.source,
-            })
+        Runner::new(self.seams.exec, container_id, limit)
+    }
+
+    /// A new record for this request (nothing in it yet).
+    fn new_record(&self) -> Record {
+        let pod = match (
+            self.req.arg("K8S_POD_NAMESPACE"),
+            self.req.arg("K8S_POD_NAME"),
+        ) {
+            (Some(ns), Some(name)) if !ns.is_empty() && !name.is_empty() => Some(PodId {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                uid: self
+                    .req
+                    .arg("K8S_POD_UID")
+                    .filter(|u| !u.is_empty())
+                    .map(str::to_string),
+            }),
+            _ => None,
+        };
+        Record::new(
+            &self.req.container_id,
+            &self.req.netns,
+            &self.req.ifname,
+            &self.args,
+            pod,
+            self.seams.clock.unix_seconds(),
+        )
+    }
+
+    /// `CNI_NETNS` as delegates should get it on DEL: empty when the namespace is gone or the
+    /// path is not a namespace (no plugin can enter it; the reference plugins then release
+    /// what they can without it).
+    fn netns_for_release(&self, netns: &str) -> String {
+        if netns.is_empty() {
+            return String::new();
+        }
+        match self.seams.net.probe(Path::new(netns)) {
+            Probe::Namespace => netns.to_string(),
+            Probe::Missing => String::new(),
+            Probe::NotANamespace(why) => {
+                tracing::warn!(netns, reason = %why, "CNI_NETNS is not a network namespace: releasing without it");
+                String::new()
+            }
+        }
+    }
+
+    /// Releases every unreleased step of `txn` and ends it: the record is removed when all went
+    /// well, else kept (durable) with what is left for the next DEL.
+    ///
+    /// # Errors
+    /// The delegates' failures (the record is kept), or a journal failure.
+    fn release_all(&self, mut txn: Txn<'_>, netns: &str) -> Result<(), Error> {
+        let which = txn.rec.unreleased();
+        let id = txn.rec.container_id.clone();
+        let failures = self.runner(&id).release(&mut txn.rec, &which, netns);
+        txn.finish()?;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Delegates(failures))
+        }
+    }
+
+    /// A record of `plan`'s steps (pending) with the schedule the config asks for.
+    fn steps(&self, plan: &[Attachment]) -> Vec<Step> {
+        let schedule = crate::plan::schedule(plan, self.cfg.parallel_attach);
+        plan.iter()
+            .zip(schedule)
+            .map(|(a, after)| Step::new(a, after))
             .collect()
-    };
-    let alongside = match atts.split_first() {
-        Some(((first, _), rest)) if first.cluster && alongside => rest
-            .iter()
-            .take_while(|(a, _)| a.runs_alongside_cluster())
-            .count(),
-        _ => 0,
-    };
-    let mut cleaned = Vec::new();
-    let mut failures = Vec::new();
-    let mut record = |i: usize, errs: Vec<DelegateFailure>| {
-        if errs.is_empty() {
-            cleaned.push(i);
-        }
-        failures.extend(errs);
-    };
-    for i in (alongside + 1..atts.len()).rev() {
-        record(i, del(i));
-    }
-    if alongside == 0 {
-        if !atts.is_empty() {
-            record(0, del(0));
-        }
-    } else {
-        let (side, cluster) = std::thread::scope(|s| {
-            let h = s.spawn(|| {
-                (1..=alongside)
-                    .rev()
-                    .map(|i| (i, del(i)))
-                    .collect::<Vec<_>>()
-            });
-            let cluster = del(0);
-            (h.join(), cluster)
-        });
-        for (i, errs) in side.unwrap_or_else(|_| {
-            (1..=alongside)
-                .rev()
-                .map(|i| {
-                    let (a, _) = &atts[i];
-                    let f = DelegateFailure {
-                        verb: Command::Del,
-                        network: a.network.clone(),
-                        ifname: a.ifname.clone(),
-                        plugin: a.conf.types(),
-                        source: crate::delegate::DelegateError::Spawn("DEL thread panicked".into()),
-                    };
-                    (i, vec![f])
-                })
-                .collect()
-        }) {
-            record(i, errs);
-        }
-        record(0, cluster);
-    }
-    (cleaned, failures)
-}
-
-impl Engine<'_> {
-    /// [`del_in_reverse`] with this engine's executor and `alongsideClusterNetwork`.
-    fn del_attachments(
-        &self,
-        container_id: &str,
-        netns: &str,
-        atts: &[(Attachment, Option<Value>)],
-    ) -> (Vec<usize>, Vec<DelegateFailure>) {
-        let alongside = self.cfg.alongside_cluster_network;
-        del_in_reverse(self.exec, container_id, netns, atts, alongside)
     }
 }
 
-/// What the journal holds for a container.
-pub(crate) enum Loaded {
-    /// A valid record, with its attachments parsed back into plan entries (and cached results).
-    Record(Record, Vec<(Attachment, Option<Value>)>),
-    /// No journal.
-    Missing,
-    /// A journal that cannot be used; the reason. The caller rebuilds what the pod had and,
-    /// once that is DELeted, moves the file aside with [`quarantine`].
-    Corrupt(String),
-}
-
-/// Reads the record under `lock`.
-fn read_record(lock: &JournalLock) -> Result<Loaded, Error> {
-    match lock.read::<Record>() {
-        Ok(Some(r)) => match r.attachments() {
-            Ok(atts) => Ok(Loaded::Record(r, atts)),
-            Err(e) => Ok(Loaded::Corrupt(format!("stored config invalid: {e}"))),
-        },
-        Ok(None) => Ok(Loaded::Missing),
-        Err(JournalError::Corrupt { reason, .. }) => Ok(Loaded::Corrupt(reason)),
-        Err(e) => Err(e.into()),
+/// Releases the lock of a record that never named anything (nothing was started).
+fn abandon(held: Box<dyn Held + '_>) {
+    if let Err(e) = held.remove() {
+        tracing::warn!(error = %e, "removing the journal of an ADD that never started");
     }
-}
-
-/// Moves a corrupt journal aside for the operator and removes the lock file.
-fn quarantine(lock: JournalLock, reason: &str) -> Result<(), Error> {
-    let moved = lock.quarantine()?;
-    tracing::error!(
-        container_id = lock.container_id(),
-        reason,
-        moved_to = %moved.display(),
-        "journal was corrupt; its attachments were rebuilt from the configuration and removed; file kept for inspection"
-    );
-    lock.remove()?;
-    Ok(())
 }

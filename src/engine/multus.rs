@@ -8,8 +8,40 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::cni::conf::ConfList;
-use crate::plan::Attachment;
+use crate::cni::conf::{ConfError, ConfList};
+use crate::plan::Origin;
+use crate::txn::{State, Step};
+
+/// Why a Multus cache file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// It cannot be read.
+    #[error("reading it: {0}")]
+    Read(#[from] std::io::Error),
+    /// Larger than any Multus writes.
+    #[error("larger than {MAX_CACHE} bytes")]
+    TooLarge,
+    /// Not a list of Multus delegates.
+    #[error("not a Multus delegate list: {0}")]
+    NotAList(String),
+    /// An empty list.
+    #[error("an empty Multus delegate list")]
+    Empty,
+    /// A delegate's `Bytes` is not base64.
+    #[error("delegate {0}: Bytes is not base64")]
+    Base64(usize),
+    /// A delegate's config is not JSON.
+    #[error("delegate {index}: config is not JSON: {reason}")]
+    Json {
+        /// Which delegate.
+        index: usize,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A delegate's config is not one plexus will run.
+    #[error(transparent)]
+    Conf(#[from] ConfError),
+}
 
 /// Where Multus keeps its cache when its config does not say (`cniDir` unset).
 pub const DEFAULT_MULTUS_DIR: &str = "/var/lib/cni/multus";
@@ -42,48 +74,45 @@ const MAX_CACHE: u64 = 1 << 20;
 
 /// The bytes of the cache file at `path`: `None` when there is none, an error when it cannot be
 /// read or is larger than any Multus writes.
-pub fn read_cache(path: &Path) -> Option<Result<Vec<u8>, String>> {
+pub fn read_cache(path: &Path) -> Option<Result<Vec<u8>, CacheError>> {
     use std::io::Read;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(Err(e.to_string())),
+        Err(e) => return Some(Err(e.into())),
     };
     let mut bytes = Vec::new();
     Some(match file.take(MAX_CACHE + 1).read_to_end(&mut bytes) {
-        Ok(_) if bytes.len() as u64 > MAX_CACHE => Err(format!("larger than {MAX_CACHE} bytes")),
+        Ok(_) if bytes.len() as u64 > MAX_CACHE => Err(CacheError::TooLarge),
         Ok(_) => Ok(bytes),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     })
 }
 
-/// The attachments in a Multus cache file, in Multus's order: the first is the cluster network
-/// on `runtime_ifname`, the others on their requested interface or `net<index>`, as Multus names
-/// them. Every attachment gets `cni_args` (the runtime's, as on any DEL).
+/// The attachments in a Multus cache file as steps to release, in Multus's order (each after the
+/// one before it): the first is the cluster network on `runtime_ifname`, the others on their
+/// requested interface or `net<index>`, as Multus names them. Every step gets `cni_args` (the
+/// runtime's, as on any DEL).
 ///
 /// # Errors
-/// Not a Multus delegate list, a `Bytes` that is not base64, or a delegate config that does not
-/// parse.
-pub fn attachments(
-    bytes: &[u8],
-    runtime_ifname: &str,
-    cni_args: &str,
-) -> Result<Vec<(Attachment, Option<Value>)>, String> {
+/// Not a Multus delegate list, a `Bytes` that is not base64, or a delegate config plexus would
+/// not run.
+pub fn steps(bytes: &[u8], runtime_ifname: &str, cni_args: &str) -> Result<Vec<Step>, CacheError> {
     let delegates: Vec<Delegate> =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a Multus delegate list: {e}"))?;
+        serde_json::from_slice(bytes).map_err(|e| CacheError::NotAList(e.to_string()))?;
     if delegates.is_empty() {
-        return Err("an empty Multus delegate list".into());
+        return Err(CacheError::Empty);
     }
     delegates
         .into_iter()
         .enumerate()
         .map(|(i, d)| {
-            let raw = base64_decode(&d.bytes)
-                .ok_or_else(|| format!("delegate {i}: Bytes is not base64"))?;
-            let conf: Value = serde_json::from_slice(&raw)
-                .map_err(|e| format!("delegate {i}: config is not JSON: {e}"))?;
-            let conf = ConfList::from_value(conf, &format!("Multus delegate {i}"), None)
-                .map_err(|e| e.to_string())?;
+            let raw = base64_decode(&d.bytes).ok_or(CacheError::Base64(i))?;
+            let conf: Value = serde_json::from_slice(&raw).map_err(|e| CacheError::Json {
+                index: i,
+                reason: e.to_string(),
+            })?;
+            let conf = ConfList::from_value(conf, &format!("Multus delegate {i}"), None)?;
             let ifname = match (i, d.ifname_request.is_empty()) {
                 (_, false) => d.ifname_request,
                 (0, true) => runtime_ifname.to_string(),
@@ -94,16 +123,23 @@ pub fn attachments(
             } else {
                 d.name
             };
-            let att = Attachment {
+            Ok(Step {
+                origin: if i == 0 {
+                    Origin::Cluster
+                } else {
+                    Origin::Selected
+                },
                 network,
                 ifname,
-                conf,
+                conf: conf.to_value(),
                 runtime_config: Default::default(),
-                cluster: i == 0,
                 cni_args: cni_args.to_string(),
                 default_route: Vec::new(),
-            };
-            Ok((att, None))
+                after: i.checked_sub(1).into_iter().collect(),
+                state: State::Pending,
+                result: None,
+                error: None,
+            })
         })
         .collect()
 }
@@ -218,15 +254,15 @@ mod tests {
             {"Conf": {}, "ConfList": {}, "Name": "default/data", "ifnameRequest": "data0",
              "Bytes": b64(nad)},
         ]);
-        let atts = attachments(cache.to_string().as_bytes(), "eth0", "K8S_POD_NAME=p").unwrap();
-        let got: Vec<(&str, &str, bool, String)> = atts
+        let steps = steps(cache.to_string().as_bytes(), "eth0", "K8S_POD_NAME=p").unwrap();
+        let got: Vec<(&str, &str, bool, String)> = steps
             .iter()
-            .map(|(a, _)| {
+            .map(|s| {
                 (
-                    a.network.as_str(),
-                    a.ifname.as_str(),
-                    a.cluster,
-                    a.conf.types(),
+                    s.network.as_str(),
+                    s.ifname.as_str(),
+                    s.is_cluster(),
+                    s.types(),
                 )
             })
             .collect();
@@ -238,7 +274,9 @@ mod tests {
                 ("default/data", "data0", false, "macvlan".to_string()),
             ]
         );
-        assert!(atts.iter().all(|(a, _)| a.cni_args == "K8S_POD_NAME=p"));
+        assert!(steps.iter().all(|s| s.cni_args == "K8S_POD_NAME=p"));
+        let after: Vec<Vec<usize>> = steps.iter().map(|s| s.after.clone()).collect();
+        assert_eq!(after, [vec![], vec![0], vec![1]], "Multus's order");
     }
 
     #[test]
@@ -250,9 +288,15 @@ mod tests {
             "no file: nothing to read"
         );
         std::fs::write(dir.join("small"), b"[]").unwrap();
-        assert_eq!(read_cache(&dir.join("small")), Some(Ok(b"[]".to_vec())));
+        assert_eq!(
+            read_cache(&dir.join("small")).unwrap().unwrap(),
+            b"[]".to_vec()
+        );
         std::fs::write(dir.join("big"), vec![b' '; MAX_CACHE as usize + 1]).unwrap();
-        assert!(matches!(read_cache(&dir.join("big")), Some(Err(e)) if e.contains("larger")));
+        assert!(matches!(
+            read_cache(&dir.join("big")),
+            Some(Err(CacheError::TooLarge))
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -277,7 +321,7 @@ mod tests {
                     .to_string(),
             ),
         ] {
-            assert!(attachments(bytes.as_bytes(), "eth0", "").is_err(), "{name}");
+            assert!(steps(bytes.as_bytes(), "eth0", "").is_err(), "{name}");
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::cni::conf::ConfList;
-use crate::config::config_files;
+use crate::resolve::refs::config_files;
 
 /// The file name plexus writes in the conf dir.
 pub const CONFLIST_NAME: &str = "00-plexus.conflist";

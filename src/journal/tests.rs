@@ -1,12 +1,13 @@
 //! Tests of `journal`.
 
 use super::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A unique directory under the system temp dir, removed on drop (also when a test fails).
 struct TempDir(PathBuf);
@@ -52,6 +53,23 @@ fn rec(n: u32) -> Rec {
 
 const ID: &str = "0123456789abcdef";
 
+/// The test record through the byte-line API.
+trait RecLines {
+    fn w(&self, r: &Rec) -> Result<(), JournalError>;
+    fn r(&self) -> Option<Rec>;
+}
+
+impl RecLines for JournalLock {
+    fn w(&self, r: &Rec) -> Result<(), JournalError> {
+        self.write(&serde_json::to_vec(r).unwrap())
+    }
+    fn r(&self) -> Option<Rec> {
+        self.read()
+            .unwrap()
+            .map(|line| serde_json::from_slice(&line).unwrap())
+    }
+}
+
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -72,14 +90,14 @@ fn round_trip_and_overwrite() {
     let l = j.lock(ID).unwrap();
     assert_eq!(l.container_id(), ID);
     assert_eq!(l.path(), j.dir().join(format!("{ID}.json")));
-    l.write(&rec(1)).unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(1)));
-    l.write(&rec(2)).unwrap();
+    l.w(&rec(1)).unwrap();
+    assert_eq!(l.r(), Some(rec(1)));
+    l.w(&rec(2)).unwrap();
     l.sync().unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(2)));
+    assert_eq!(l.r(), Some(rec(2)));
     drop(l);
     // Survives the lock being dropped and taken again; no temp file left behind.
-    assert_eq!(j.lock(ID).unwrap().read::<Rec>().unwrap(), Some(rec(2)));
+    assert_eq!(j.lock(ID).unwrap().r(), Some(rec(2)));
     assert_eq!(names(j.dir()), [format!("{ID}.json"), format!("{ID}.lock")]);
 }
 
@@ -87,41 +105,63 @@ fn round_trip_and_overwrite() {
 fn read_missing_is_none() {
     let tmp = TempDir::new();
     let l = tmp.journal().lock(ID).unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), None);
+    assert_eq!(l.r(), None);
     l.sync().unwrap();
 }
 
 #[test]
-fn corrupt_files_are_reported_and_quarantined() {
-    let cases: &[(&str, &[u8])] = &[
-        ("empty", b""),
-        ("truncated", br#"{"attachments":["net1"],"do"#),
-        ("garbage", b"\x00\xff not json"),
-        ("wrong shape", br#"{"attachments":"net1"}"#),
+fn torn_or_empty_files_are_corrupt_and_quarantined() {
+    let whole = format!(
+        "{}\n{}\n",
+        serde_json::to_string(&rec(1)).unwrap(),
+        serde_json::to_string(&rec(2)).unwrap()
+    );
+    let cases: Vec<(&str, Vec<u8>, Unreadable)> = vec![
+        ("empty", b"".to_vec(), Unreadable::Empty),
+        ("blank lines", b"\n\n".to_vec(), Unreadable::Empty),
+        (
+            "last line torn",
+            format!("{whole}{{\"attachments\":[\"net1\"],\"do").into_bytes(),
+            Unreadable::Torn,
+        ),
+        (
+            "cut to half its size",
+            whole.as_bytes()[..whole.len() / 2 + 5].to_vec(),
+            Unreadable::Torn,
+        ),
+        ("garbage", b"\x00\xff not json".to_vec(), Unreadable::Torn),
     ];
-    for (name, content) in cases {
+    for (name, content, want) in cases {
         let tmp = TempDir::new();
         let j = tmp.journal();
         let l = j.lock(ID).unwrap();
-        fs::write(l.path(), content).unwrap();
-        match l.read::<Rec>() {
-            Err(JournalError::Corrupt { path, .. }) => assert_eq!(path, l.path(), "{name}"),
+        fs::write(l.path(), &content).unwrap();
+        match l.read() {
+            Err(JournalError::Corrupt { path, reason }) => {
+                assert_eq!(path, l.path(), "{name}");
+                assert_eq!(reason, want, "{name}");
+            }
             other => panic!("{name}: expected Corrupt, got {other:?}"),
         }
         assert_eq!(j.list().unwrap(), [ID], "{name}");
 
-        let moved = l.quarantine().unwrap();
+        let moved = l.quarantine(42).unwrap();
         let moved_name = moved.file_name().unwrap().to_str().unwrap();
-        assert!(
-            moved_name.starts_with(&format!("{ID}.corrupt-")),
-            "{name}: {moved_name}"
-        );
+        assert_eq!(moved_name, format!("{ID}.corrupt-42"), "{name}");
         assert_eq!(moved.parent(), Some(j.dir()), "{name}");
-        assert_eq!(fs::read(&moved).unwrap(), *content, "{name}");
+        assert_eq!(fs::read(&moved).unwrap(), content, "{name}");
         assert!(j.list().unwrap().is_empty(), "{name}");
-        assert_eq!(l.read::<Rec>().unwrap(), None, "{name}");
+        assert_eq!(l.r(), None, "{name}");
         l.sync().unwrap();
     }
+}
+
+#[test]
+fn the_newest_line_is_the_record_whatever_it_holds() {
+    let tmp = TempDir::new();
+    let l = tmp.journal().lock(ID).unwrap();
+    fs::write(l.path(), b"{\"old\":1}\nnot json but complete\n").unwrap();
+    assert_eq!(l.read().unwrap().unwrap(), b"not json but complete");
 }
 
 #[test]
@@ -129,7 +169,7 @@ fn quarantine_without_journal_is_an_error() {
     let tmp = TempDir::new();
     let l = tmp.journal().lock(ID).unwrap();
     assert!(matches!(
-        l.quarantine(),
+        l.quarantine(1),
         Err(JournalError::Io {
             op: "quarantine",
             ..
@@ -142,7 +182,7 @@ fn modes_are_private() {
     let tmp = TempDir::new();
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
-    l.write(&rec(1)).unwrap();
+    l.w(&rec(1)).unwrap();
     assert_eq!(mode(j.dir()), 0o700);
     assert_eq!(mode(l.path()), 0o600);
     assert_eq!(mode(&j.dir().join(format!("{ID}.lock"))), 0o600);
@@ -187,7 +227,7 @@ fn list_shows_only_journals() {
     let j = tmp.journal();
     assert!(j.list().unwrap().is_empty(), "missing dir lists nothing");
     for id in ["b-id", "a.id"] {
-        j.lock(id).unwrap().write(&rec(1)).unwrap();
+        j.lock(id).unwrap().w(&rec(1)).unwrap();
     }
     j.lock("locked-only").unwrap();
     for noise in [
@@ -208,13 +248,13 @@ fn remove_deletes_journal_and_lock_file() {
     let tmp = TempDir::new();
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
-    l.write(&rec(1)).unwrap();
+    l.w(&rec(1)).unwrap();
     l.remove().unwrap();
     assert!(names(j.dir()).is_empty());
     assert!(j.list().unwrap().is_empty());
     // Removing again (a second DEL) finds nothing and succeeds.
     let l = j.lock(ID).unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), None);
+    assert_eq!(l.r(), None);
     l.remove().unwrap();
     assert!(names(j.dir()).is_empty());
 }
@@ -224,31 +264,24 @@ fn write_failure_is_an_error_and_leaves_no_temp_file() {
     let tmp = TempDir::new();
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
-    l.write(&rec(1)).unwrap();
     // Make the write fail: the journal path is a directory.
-    fs::remove_file(l.path()).unwrap();
     fs::create_dir(l.path()).unwrap();
     fs::write(l.path().join("x"), b"").unwrap();
     assert!(matches!(
-        l.write(&rec(2)),
+        l.w(&rec(2)),
         Err(JournalError::Io { op: "open", .. })
     ));
     assert!(!l.temp_path().exists());
 }
 
 #[test]
-fn a_line_torn_by_a_crash_is_skipped() {
+fn a_looser_journal_directory_is_tightened() {
     let tmp = TempDir::new();
-    let l = tmp.journal().lock(ID).unwrap();
-    l.write(&rec(1)).unwrap();
-    l.write(&rec(2)).unwrap();
-    // A process killed in the middle of its append.
-    let mut f = fs::OpenOptions::new().append(true).open(l.path()).unwrap();
-    f.write_all(br#"{"attachments":["net1"],"do"#).unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(2)), "the version before");
-    // The next write stands on a line of its own.
-    l.write(&rec(3)).unwrap();
-    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(3)));
+    let j = tmp.journal();
+    fs::create_dir_all(j.dir()).unwrap();
+    fs::set_permissions(j.dir(), fs::Permissions::from_mode(0o755)).unwrap();
+    j.lock(ID).unwrap().w(&rec(1)).unwrap();
+    assert_eq!(mode(j.dir()), 0o700);
 }
 
 #[test]
@@ -258,7 +291,7 @@ fn appends_until_the_file_is_large_then_compacts() {
     let mut n = 0;
     while fs::metadata(l.path()).map(|m| m.len()).unwrap_or(0) < COMPACT_AT {
         n += 1;
-        l.write(&rec(n)).unwrap();
+        l.w(&rec(n)).unwrap();
     }
     let lines = |p: &Path| {
         fs::read_to_string(p)
@@ -268,9 +301,9 @@ fn appends_until_the_file_is_large_then_compacts() {
             .count()
     };
     assert_eq!(lines(l.path()), n as usize, "one line per write");
-    l.write(&rec(n + 1)).unwrap();
+    l.w(&rec(n + 1)).unwrap();
     assert_eq!(lines(l.path()), 1, "compacted to the newest version");
-    assert_eq!(l.read::<Rec>().unwrap(), Some(rec(n + 1)));
+    assert_eq!(l.r(), Some(rec(n + 1)));
     assert_eq!(mode(l.path()), 0o600);
     assert!(!l.temp_path().exists());
 }
@@ -313,17 +346,17 @@ fn same_id_waits_for_the_holder() {
             let l = j.lock(ID).unwrap();
             // Records whether the first holder had already let go when we got the lock.
             tx.send(released.load(Ordering::SeqCst)).unwrap();
-            l.write(&rec(2)).unwrap();
+            l.w(&rec(2)).unwrap();
         })
     };
     wait_until_blocked_on(&j.dir().join(format!("{ID}.lock")));
     assert!(rx.try_recv().is_err(), "second locker got in while held");
-    first.write(&rec(1)).unwrap();
+    first.w(&rec(1)).unwrap();
     released.store(true, Ordering::SeqCst);
     drop(first);
     assert!(rx.recv_timeout(Duration::from_secs(10)).unwrap());
     waiter.join().unwrap();
-    assert_eq!(j.lock(ID).unwrap().read::<Rec>().unwrap(), Some(rec(2)));
+    assert_eq!(j.lock(ID).unwrap().r(), Some(rec(2)));
 }
 
 #[test]
@@ -349,7 +382,7 @@ fn waiter_survives_remove_and_locks_a_fresh_file() {
     let j = tmp.journal();
     let lock_path = j.dir().join(format!("{ID}.lock"));
     let a = j.lock(ID).unwrap();
-    a.write(&rec(1)).unwrap();
+    a.w(&rec(1)).unwrap();
     let (tx, rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let waiter = {
@@ -371,7 +404,7 @@ fn waiter_survives_remove_and_locks_a_fresh_file() {
     assert_eq!((held.dev(), held.ino()), (at_path.dev(), at_path.ino()));
     assert_eq!(held.nlink(), 1);
     // The journal A removed stays removed.
-    assert_eq!(b.read::<Rec>().unwrap(), None);
+    assert_eq!(b.r(), None);
     // And B's lock really excludes: a fresh open of the path cannot lock it.
     let other = File::open(&lock_path).unwrap();
     assert!(matches!(

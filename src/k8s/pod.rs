@@ -10,6 +10,17 @@ use crate::cni::env::Request;
 /// declares the capability).
 pub const POD_ANNOTATIONS_CAPABILITY: &str = "io.kubernetes.cri.pod-annotations";
 
+/// Why `CNI_ARGS` cannot name a pod.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PodRefError {
+    /// Not a valid namespace name.
+    #[error("K8S_POD_NAMESPACE {0:?} is not a valid namespace name")]
+    Namespace(String),
+    /// Not a valid pod name.
+    #[error("K8S_POD_NAME {0:?} is not a valid pod name")]
+    Name(String),
+}
+
 /// The pod named by `K8S_POD_NAMESPACE` / `K8S_POD_NAME` (/ `K8S_POD_UID`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodRef {
@@ -31,8 +42,9 @@ impl PodRef {
     /// The pod identity from `CNI_ARGS`; `None` when the call is not for a Kubernetes pod.
     ///
     /// # Errors
-    /// A namespace or name that is not a valid Kubernetes name (they end up in API paths).
-    pub fn from_request(req: &Request) -> Result<Option<PodRef>, String> {
+    /// [`PodRefError`] for a namespace or name that is not a valid Kubernetes name (they end
+    /// up in API paths).
+    pub fn from_request(req: &Request) -> Result<Option<PodRef>, PodRefError> {
         let (Some(ns), Some(name)) = (req.arg("K8S_POD_NAMESPACE"), req.arg("K8S_POD_NAME")) else {
             return Ok(None);
         };
@@ -40,12 +52,10 @@ impl PodRef {
             return Ok(None);
         }
         if !is_dns_label(ns) {
-            return Err(format!(
-                "K8S_POD_NAMESPACE {ns:?} is not a valid namespace name"
-            ));
+            return Err(PodRefError::Namespace(crate::cni::env::truncate(ns)));
         }
         if !is_dns_subdomain(name) {
-            return Err(format!("K8S_POD_NAME {name:?} is not a valid pod name"));
+            return Err(PodRefError::Name(crate::cni::env::truncate(name)));
         }
         Ok(Some(PodRef {
             namespace: ns.to_string(),
@@ -142,7 +152,7 @@ mod tests {
             let got = PodRef::from_request(&req(args));
             match (got, want) {
                 (Ok(p), Ok(w)) => assert_eq!(p.map(|p| p.to_string()).as_deref(), *w, "{name}"),
-                (Err(e), Err(frag)) => assert!(e.contains(frag), "{name}: {e}"),
+                (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{name}: {e}"),
                 (got, _) => panic!("{name}: {got:?}"),
             }
         }

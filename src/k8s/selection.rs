@@ -359,9 +359,7 @@ fn parse_elements(
             interfaces.insert(ifname.clone(), index);
         }
         for gw in &sel.default_route {
-            let v6 = gw
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.to_canonical().is_ipv6());
+            let v6 = crate::cni::ip::text_is_v6(gw);
             let slot = &mut gateways[usize::from(v6)];
             if let Some(first) = *slot {
                 return Err(SelectionError::DuplicateDefaultRoute {
@@ -591,7 +589,7 @@ fn validate(ctx: &Ctx, sel: &Selection) -> Result<(), SelectionError> {
         ));
     }
     if let Some(ifname) = &sel.interface {
-        validate_ifname(ifname).map_err(|reason| ctx.field("interface", reason))?;
+        validate_ifname(ifname).map_err(|e| ctx.field("interface", e.to_string()))?;
     }
     for (i, ip) in sel.ips.iter().enumerate() {
         check_ip_or_cidr(ip).map_err(|reason| ctx.field(format!("ips[{i}]"), reason))?;
@@ -691,11 +689,7 @@ fn check_ip_or_cidr(s: &str) -> Result<(), String> {
     };
     if let Some(prefix) = prefix {
         let max = if ip.is_ipv4() { 32 } else { 128 };
-        let ok = !prefix.is_empty()
-            && prefix.len() <= 3
-            && prefix.bytes().all(|b| b.is_ascii_digit())
-            && prefix.parse::<u8>().is_ok_and(|p| p <= max);
-        if !ok {
+        if crate::cni::ip::parse_prefix(prefix, ip).is_none() {
             return Err(format!(
                 "{:?} has an invalid prefix length (0 to {max})",
                 quote_raw(s)
@@ -758,14 +752,7 @@ fn wrong_type(expected: &str, found: &Value) -> String {
 
 /// `s` cut to [`MAX_QUOTE`] bytes at a character boundary, with `...` when cut.
 fn quote_raw(s: &str) -> String {
-    if s.len() <= MAX_QUOTE {
-        return s.to_string();
-    }
-    let mut end = MAX_QUOTE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    crate::text::truncate(s, MAX_QUOTE)
 }
 
 /// [`quote_raw`] in Rust string-literal quotes, control characters escaped.

@@ -209,6 +209,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one table
     fn build_table() {
         // bridge: host bridge, host veth, pod eth0 (reference bridge plugin shape).
         let bridge = result(json!({"cniVersion": "1.0.0",

@@ -1,7 +1,10 @@
-//! rtnetlink operations used by the built-in delegates and by `default-route`: a [`Session`] holds
-//! one netlink socket opened in the host namespace and, optionally, one opened inside a pod's
-//! namespace (through [`crate::netns`]); both are driven from one dedicated thread.
+//! rtnetlink operations used by the built-in delegates, `default-route` and CHECK: a [`Session`]
+//! holds one netlink socket opened in the host namespace and, optionally, one opened inside a
+//! pod's namespace (through [`crate::netns`]). Every session of the process is driven by one
+//! netlink runtime on one thread, started on first use: a session costs two sockets, not a
+//! thread and a runtime.
 
+pub mod pod;
 pub mod request;
 mod route;
 
@@ -16,9 +19,10 @@ use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::RouteMessage;
-use tokio::runtime::Runtime;
+use tokio::runtime::Handle as Runtime;
 
-pub use route::set_default_route;
+pub use pod::{Kernel, PodNet, Seen};
+pub use route::{set_default_route, set_default_route_in};
 
 use crate::netns::{self, NetnsError};
 
@@ -180,46 +184,66 @@ pub struct RouteState {
     pub message: RouteMessage,
 }
 
-/// Netlink sockets in the host namespace and (optionally) a pod namespace, used from one thread.
+/// Netlink sockets in the host namespace and (optionally) a pod namespace. Requests block the
+/// calling thread (never call from inside an async runtime); the sockets close when it drops.
 pub struct Session {
     rt: Runtime,
     host: Handle,
     pod: Option<Handle>,
 }
 
-/// Opens a [`Session`] on a new dedicated thread (never a tokio worker: the calling thread may be
-/// inside a runtime), with a second socket opened inside `pod_netns` if given, and runs `f` with it.
+/// The process's netlink runtime: a current-thread runtime whose one thread only drives the
+/// sockets' connections; callers block on their own requests.
+fn driver() -> Result<Runtime, LinkError> {
+    static DRIVER: std::sync::OnceLock<Result<Runtime, String>> = std::sync::OnceLock::new();
+    DRIVER
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("plexus-netlink".into())
+                .spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread()
+                        .enable_io()
+                        .build()
+                    {
+                        Ok(rt) => {
+                            let _ = tx.send(Ok(rt.handle().clone()));
+                            rt.block_on(std::future::pending::<()>());
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.to_string()));
+                        }
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            rx.recv()
+                .map_err(|_| "the netlink runtime thread ended".to_string())?
+        })
+        .clone()
+        .map_err(|e| LinkError::Socket(io::Error::other(e)))
+}
+
+/// Opens a [`Session`] (host socket, and a socket inside `pod_netns` if given) and runs `f` with
+/// it on the calling thread; the sockets close when `f` returns.
 ///
 /// # Errors
 /// `E` from [`LinkError`] when the sockets cannot be opened, otherwise whatever `f` returns.
 pub fn session<T, E, F>(pod_netns: Option<&Path>, f: F) -> Result<T, E>
 where
-    T: Send,
-    E: From<LinkError> + Send,
-    F: FnOnce(&Session) -> Result<T, E> + Send,
+    E: From<LinkError>,
+    F: FnOnce(&Session) -> Result<T, E>,
 {
-    std::thread::scope(|s| {
-        let h = std::thread::Builder::new()
-            .name("plexus-netlink".into())
-            .spawn_scoped(s, move || {
-                let session = Session::open(pod_netns)?;
-                f(&session)
-            })
-            .map_err(|e| E::from(LinkError::Socket(e)))?;
-        h.join().unwrap_or_else(|_| {
-            Err(E::from(LinkError::Protocol(
-                "netlink thread panicked".into(),
-            )))
-        })
-    })
+    let session = Session::open(pod_netns)?;
+    f(&session)
 }
 
 impl Session {
-    fn open(pod_netns: Option<&Path>) -> Result<Session, LinkError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(LinkError::Socket)?;
+    /// Opens the sockets.
+    ///
+    /// # Errors
+    /// [`LinkError`] when the namespace cannot be entered or a socket cannot be opened.
+    pub fn open(pod_netns: Option<&Path>) -> Result<Session, LinkError> {
+        let rt = driver()?;
         let host = {
             let _g = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
@@ -229,7 +253,7 @@ impl Session {
         let pod = match pod_netns {
             None => None,
             Some(path) => {
-                let rh = rt.handle().clone();
+                let rh = rt.clone();
                 let (conn, handle, _) = netns::run_in(path, move || {
                     let _g = rh.enter();
                     rtnetlink::new_connection()
@@ -420,12 +444,18 @@ fn absent_is_none(
     match r {
         Ok(m) => Ok(m.as_ref().map(LinkState::from_message)),
         Err(e) => match from_rtnl(e) {
-            LinkError::Kernel { errno } if errno == libc_enodev() => Ok(None),
+            LinkError::Kernel { errno } if errno == ENODEV => Ok(None),
             other => Err(other),
         },
     }
 }
 
-const fn libc_enodev() -> i32 {
-    19
+/// "No such device": the kernel's answer for a link that is not there.
+pub const ENODEV: i32 = rustix::io::Errno::NODEV.raw_os_error();
+
+impl LinkError {
+    /// True when the kernel said the link does not exist.
+    pub fn is_no_device(&self) -> bool {
+        self.errno() == Some(ENODEV)
+    }
 }

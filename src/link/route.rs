@@ -84,26 +84,34 @@ pub fn set_default_route(
     ifname: &str,
 ) -> Result<(), LinkError> {
     session(Some(netns_path), |s| {
-        let link = s
-            .link_by_name(Side::Pod, ifname)?
-            .ok_or_else(|| LinkError::NotFound(ifname.to_string()))?;
-        for r in s.routes(Side::Pod, gateway.is_ipv6())? {
-            if r.dst.is_none() {
-                s.del_route(Side::Pod, r.message)?;
-            }
-        }
-        let unspecified = match gateway {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        };
-        s.add_route(
-            Side::Pod,
-            request::new_route(&NewRoute {
-                dst: unspecified,
-                prefix: 0,
-                gateway: Some(gateway),
-                oif: link.index,
-            }),
-        )
+        set_default_route_in(s, gateway, ifname)
     })
+}
+
+/// [`set_default_route`] in an open session's pod namespace.
+///
+/// # Errors
+/// As [`set_default_route`].
+pub fn set_default_route_in(s: &Session, gateway: IpAddr, ifname: &str) -> Result<(), LinkError> {
+    let link = s
+        .link_by_name(Side::Pod, ifname)?
+        .ok_or_else(|| LinkError::NotFound(ifname.to_string()))?;
+    for r in s.routes(Side::Pod, crate::cni::ip::is_v6(gateway))? {
+        if r.dst.is_none() {
+            s.del_route(Side::Pod, r.message)?;
+        }
+    }
+    let unspecified = match gateway {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    s.add_route(
+        Side::Pod,
+        request::new_route(&NewRoute {
+            dst: unspecified,
+            prefix: 0,
+            gateway: Some(gateway),
+            oif: link.index,
+        }),
+    )
 }

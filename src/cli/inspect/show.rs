@@ -4,10 +4,9 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::Listing;
-use crate::cni::conf::ConfList;
 use crate::cni::env::parse_args;
 use crate::cni::result::CniResult;
-use crate::engine::record::{Entry, Record};
+use crate::txn::{Record, State, Step};
 
 /// Container ids are shown this long in the table (as crictl does); any unique prefix works
 /// as the argument of `plexus inspect`.
@@ -77,13 +76,13 @@ pub(crate) fn table(listing: &Listing) -> String {
             rows.push(match &j.record {
                 Ok((_, r)) => vec![
                     id,
-                    if r.complete { "complete" } else { "incomplete" }.into(),
+                    record_state(r).into(),
                     pod_of(&r.cni_args),
                     or_dash(&r.netns).into(),
                     format!(
                         "{} ({})",
-                        r.attachments.len(),
-                        r.attachments
+                        r.steps.len(),
+                        r.steps
                             .iter()
                             .map(|a| a.ifname.as_str())
                             .collect::<Vec<_>>()
@@ -115,16 +114,30 @@ pub(crate) fn table(listing: &Listing) -> String {
     out
 }
 
+/// A record's state in one word: `complete`, `stuck` (a DEL of some attachment failed and
+/// every DEL retries it), or `incomplete` (an ADD in progress or interrupted).
+fn record_state(r: &Record) -> &'static str {
+    if r.complete {
+        "complete"
+    } else if r.steps.iter().any(|s| s.state == State::ReleaseFailed) {
+        "stuck"
+    } else {
+        "incomplete"
+    }
+}
+
 /// One container's record: its parameters, then each attachment in ADD order.
 pub(crate) fn detail(rec: &Record, path: &Path) -> String {
     let mut out = columns(&[
         vec!["container".into(), rec.container_id.clone()],
         vec![
             "state".into(),
-            if rec.complete {
-                "complete (ADD succeeded)"
-            } else {
-                "incomplete (ADD in progress, failed, or its rollback left work for DEL)"
+            match record_state(rec) {
+                "complete" => "complete (ADD succeeded)",
+                "stuck" => {
+                    "stuck (a DEL failed; each DEL retries; `plexus release` drops it on purpose)"
+                }
+                _ => "incomplete (ADD in progress, failed, or its rollback left work for DEL)",
             }
             .into(),
         ],
@@ -134,8 +147,8 @@ pub(crate) fn detail(rec: &Record, path: &Path) -> String {
         vec!["cni args".into(), or_dash(&rec.cni_args).into()],
         vec!["journal".into(), path.display().to_string()],
     ]);
-    let _ = writeln!(out, "\nattachments ({}):", rec.attachments.len());
-    for e in &rec.attachments {
+    let _ = writeln!(out, "\nattachments ({}):", rec.steps.len());
+    for e in &rec.steps {
         out.push('\n');
         out.push_str(&attachment(e));
     }
@@ -143,42 +156,46 @@ pub(crate) fn detail(rec: &Record, path: &Path) -> String {
 }
 
 /// One attachment: interface and network, then its plugins, state and result.
-fn attachment(e: &Entry) -> String {
-    let what = if e.cluster {
+fn attachment(e: &Step) -> String {
+    let what = if e.is_cluster() {
         "cluster network"
     } else {
         "network"
     };
     let mut out = format!("{}  {what} {:?}\n", e.ifname, e.network);
-    let conf = ConfList::from_value(e.conf.clone(), "journal", Some(&e.network));
     let mut rows: Vec<Vec<String>> = Vec::new();
-    let version = match &conf {
-        Ok(c) => {
+    let version = match e.conf_list() {
+        Some(c) => {
             rows.push(vec!["plugins".into(), c.types()]);
             rows.push(vec!["cniVersion".into(), c.cni_version.clone()]);
-            c.cni_version.clone()
+            c.cni_version
         }
-        Err(err) => {
-            rows.push(vec!["config".into(), format!("invalid: {err}")]);
+        None => {
+            rows.push(vec!["config".into(), "unusable (no plugin list)".into()]);
             String::new()
         }
     };
+    let state = match e.state {
+        State::Pending => "pending (named before it ran; DEL releases it)",
+        State::Added => "added (result cached)",
+        State::AddFailed => "ADD failed (DEL releases what it may have left)",
+        State::Released => "released",
+        State::ReleaseFailed => "DEL failed (retried by every DEL)",
+    };
+    rows.push(vec!["state".into(), state.into()]);
+    if let Some(err) = &e.error {
+        rows.push(vec!["error".into(), err.clone()]);
+    }
     match &e.result {
-        None => rows.push(vec![
-            "state".into(),
-            "no result yet (the delegate's ADD has not returned)".into(),
-        ]),
-        Some(r) => {
-            rows.push(vec!["state".into(), "added (result cached)".into()]);
-            match CniResult::from_value(r, &version) {
-                Ok(res) => {
-                    let (addrs, mac) = addresses(&res, &e.ifname);
-                    rows.push(vec!["addresses".into(), or_dash(&addrs.join(", ")).into()]);
-                    rows.push(vec!["mac".into(), or_dash(&mac).into()]);
-                }
-                Err(err) => rows.push(vec!["result".into(), format!("unreadable: {err}")]),
+        None => {}
+        Some(r) => match CniResult::from_value(r, &version) {
+            Ok(res) => {
+                let (addrs, mac) = addresses(&res, &e.ifname);
+                rows.push(vec!["addresses".into(), or_dash(&addrs.join(", ")).into()]);
+                rows.push(vec!["mac".into(), or_dash(&mac).into()]);
             }
-        }
+            Err(err) => rows.push(vec!["result".into(), format!("unreadable: {err}")]),
+        },
     }
     rows.push(vec![
         "default-route".into(),

@@ -9,6 +9,7 @@ use super::load::Doc;
 use super::report::{Report, Subject};
 use crate::cni::conf::{ConfError, ConfList};
 use crate::config::{Config, ConfigError};
+use crate::resolve::Resolver;
 
 /// The plugin type plexus itself has (its default `type`).
 pub(crate) const PLEXUS_TYPE: &str = "plexus";
@@ -34,11 +35,6 @@ fn config_error(e: &ConfigError) -> (&'static str, String) {
         ConfigError::Version(v) if v.is_empty() => ("cniVersion", "cniVersion is missing".into()),
         ConfigError::Version(v) => ("cniVersion", format!("unsupported cniVersion {v:?}")),
         ConfigError::Invalid(r) => ("", r.clone()),
-        ConfigError::Unresolved { reference, reason } => {
-            ("", format!("network {reference:?}: {reason}"))
-        }
-        // Its source name is `delegates[i]`: keep it.
-        ConfigError::Delegate(c) => ("", c.to_string()),
     }
 }
 
@@ -116,14 +112,15 @@ fn check_plexus(v: Value, at: &Subject, index: &mut Index, report: &mut Report) 
     if cfg.cluster_network.is_none() {
         let mut offline = cfg.clone();
         offline.default_networks.clear();
-        if let Err(e) = offline.networks() {
-            let (field, msg) = config_error(&e);
-            let field = if field.is_empty() && cfg.delegates.is_empty() {
+        // ADD's own resolution of the inline `delegates` (their source names are
+        // `delegates[i]`).
+        if let Err(e) = Resolver::new(&offline, "eth0", &[]).config_networks() {
+            let field = if cfg.delegates.is_empty() {
                 "clusterNetwork"
             } else {
-                field
+                ""
             };
-            report.error(at, field, msg);
+            report.error(at, field, e.to_string());
         }
     }
     index.plexus.push(cfg);

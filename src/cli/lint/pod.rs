@@ -1,6 +1,8 @@
 //! Pods and the pod templates of workloads: the network-selection annotations through ADD's
-//! parsers, each selected network cross-checked against the NADs linted in the same run
+//! resolver, each selected network cross-checked against the NADs linted in the same run
 //! (capabilities), and the interfaces planned with ADD's planner.
+
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -9,11 +11,11 @@ use super::nad::{name_of, namespace_of};
 use super::report::{Report, Severity, Subject};
 use super::{Index, NadConf};
 use crate::cni::conf::ConfList;
-use crate::k8s::selection::{
-    DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection, parse_default_network,
-    parse_networks,
-};
-use crate::plan::{Network, PlanInput, missing_capabilities, plan};
+use crate::config::Config;
+use crate::k8s::pod::PodRef;
+use crate::k8s::selection::{DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection};
+use crate::plan::missing_capabilities;
+use crate::resolve::{ConfigNetworks, NadSource, Ref, ResolveError, ResolvedNad, Resolver};
 
 /// Kinds that are or hold a pod template, and the path to the template.
 const TEMPLATES: &[(&str, &[&str])] = &[
@@ -51,7 +53,9 @@ fn stand_in(name: &str) -> ConfList {
     }
 }
 
-/// Checks a pod (or workload's pod template) annotations.
+/// Checks a pod (or workload's pod template) annotations: through ADD's resolver (annotation
+/// syntax, namespace isolation, interface names, default routes), with the NADs and the plexus
+/// config linted in the same run and stand-ins for what lint cannot see.
 pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: &mut Report) {
     let v = &doc.value;
     let (ns, name) = (namespace_of(v), name_of(v));
@@ -80,83 +84,94 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
         report.error(&at, &field, "must be a map of strings");
         return;
     };
-    let get = |key: &str, report: &mut Report| -> Option<String> {
-        match ann.get(key)? {
-            Value::String(s) => Some(s.clone()),
-            other => {
+    let mut annotations = BTreeMap::new();
+    for (key, value) in ann {
+        match value {
+            Value::String(s) => {
+                annotations.insert(key.clone(), s.clone());
+            }
+            other if key == NETWORKS_ANNOTATION || key == DEFAULT_NETWORK_ANNOTATION => {
                 report.error(
                     &at,
                     &field,
                     format!("{key}: annotation values must be strings, found {other}"),
                 );
-                None
+                return;
             }
+            _ => {}
         }
+    }
+    if annotations
+        .get(DEFAULT_NETWORK_ANNOTATION)
+        .is_some_and(|s| s.trim().is_empty())
+    {
+        report.note(
+            &at,
+            &field,
+            format!("{DEFAULT_NETWORK_ANNOTATION}: empty, ignored (the cluster network is used)"),
+        );
+    }
+    // With exactly one plexus config in the run, its rules (isolation, system namespaces,
+    // default networks) apply; capability findings are lint's own (below).
+    let cfg = match index.plexus.as_slice() {
+        [cfg] => cfg.clone(),
+        _ => stand_in_config(),
     };
-    let networks = get(NETWORKS_ANNOTATION, report);
-    let default_net = get(DEFAULT_NETWORK_ANNOTATION, report);
-    let selections = match networks.as_deref().map(|s| parse_networks(s, &ns)) {
-        None => Vec::new(),
-        Some(Ok(s)) => s,
-        Some(Err(e)) => {
+    let strict = strict || cfg.strict_capabilities;
+    let cfg = Config {
+        strict_capabilities: false,
+        ..cfg
+    };
+    let resolver = Resolver::new(&cfg, RUNTIME_IFNAME, &[]);
+    let pod = PodRef {
+        namespace: ns.clone(),
+        name: name.clone(),
+        uid: None,
+    };
+    let req = match resolver.pod_request(&pod, &annotations) {
+        Ok(r) => r,
+        Err(e) => {
             report.error(&at, &field, e.to_string());
             return;
         }
     };
-    let override_sel = match default_net.as_deref() {
-        Some(s) if s.trim().is_empty() => {
-            report.note(
-                &at,
-                &field,
-                format!(
-                    "{DEFAULT_NETWORK_ANNOTATION}: empty, ignored (the cluster network is used)"
-                ),
-            );
-            None
-        }
-        Some(s) => match parse_default_network(s, &ns) {
-            Ok(sel) => Some(sel),
-            Err(e) => {
-                report.error(&at, &field, e.to_string());
-                return;
-            }
-        },
-        None => None,
-    };
-    let strict = strict || index.plexus.iter().any(|c| c.strict_capabilities);
-    let to_network = |s: &Selection, report: &mut Report| -> Network {
-        let status_name = format!("{}/{}", s.namespace, s.name);
-        let conf = lookup(index, s, &at, &field, strict, report);
-        Network {
-            conf: conf.unwrap_or_else(|| stand_in(&s.name)),
-            status_name,
-            selection: Some(s.clone()),
-        }
-    };
-    let cluster = match &override_sel {
-        Some(s) => to_network(s, report),
-        None => Network::from_conf(stand_in("cluster network")),
-    };
-    // With exactly one plexus config in the run, its defaultNetworks come before the pod's.
-    let mut extra: Vec<Network> = match index.plexus.as_slice() {
-        [cfg] if !cfg.system_namespaces.contains(&ns) => cfg
+    let nets = ConfigNetworks {
+        cluster: Ref::Conf(stand_in("cluster network")),
+        defaults: cfg
             .default_networks
             .iter()
-            .map(|d| Network::from_conf(stand_in(d)))
+            .map(|d| Ref::Conf(stand_in(d)))
             .collect(),
-        _ => Vec::new(),
     };
-    extra.extend(selections.iter().map(|s| to_network(s, report)));
-    let input = PlanInput {
-        cluster,
-        extra,
-        runtime_ifname: RUNTIME_IFNAME,
-        runtime_config: &Map::new(),
-        runtime_args: &[],
-        strict_capabilities: false,
-    };
-    if let Err(e) = plan(input) {
-        report.error(&at, &field, e);
+    let mut known = HashMap::new();
+    for s in req.selections.iter().chain(req.default_override.iter()) {
+        let conf = lookup(index, s, &at, &field, strict, report);
+        known.insert(
+            (s.namespace.clone(), s.name.clone()),
+            conf.unwrap_or_else(|| stand_in(&s.name)),
+        );
+    }
+    if let Err(e) = resolver.pod_plan(&pod, &req, &nets, &Linted(known), None) {
+        report.error(&at, &field, e.to_string());
+    }
+}
+
+/// The plexus config lint assumes when the run holds none (or several): the defaults.
+fn stand_in_config() -> Config {
+    // A literal that always parses: the defaults of every key.
+    Config::parse(br#"{"cniVersion":"1.0.0"}"#)
+        .unwrap_or_else(|e| unreachable!("the default config always parses: {e}"))
+}
+
+/// NADs as lint sees them: the linted ones, and stand-ins for the rest.
+struct Linted(HashMap<(String, String), ConfList>);
+
+impl NadSource for Linted {
+    fn nad(&self, key: &(String, String)) -> Result<ResolvedNad, ResolveError> {
+        Ok(ResolvedNad {
+            conf: self.0.get(key).cloned().unwrap_or_else(|| stand_in(&key.1)),
+            resource: None,
+        })
     }
 }
 

@@ -111,6 +111,7 @@ fn round_trips() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn parse_table() {
     let eth0 = |sandbox: bool| Interface {
         name: "eth0".into(),
@@ -256,6 +257,7 @@ fn parse_table() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn conversion_table() {
     let bridge = json!({"cniVersion": "0.3.1",
         "interfaces": [{"name": "cni0", "mac": "aa:bb:cc:00:00:01"},

@@ -33,6 +33,7 @@ impl Dir {
             netns: "/nonexistent",
             ifname: "eth0",
             args: "",
+            cancel: None,
         };
         exec.exec(name, &inv, stdin)
     }
@@ -169,4 +170,59 @@ fn a_grandchild_holding_stdout_cannot_stall_past_the_timeout() {
         );
     }
     assert!(matches!(r, Err(DelegateError::Timeout { .. })), "{r:?}");
+}
+
+#[test]
+fn cancel_kills_the_plugin_in_flight() {
+    let d = Dir::new("cancel");
+    let started = d.0.join("started");
+    let pids = d.0.join("pids");
+    d.plugin(
+        "block",
+        &format!(
+            "sleep 60 & echo $! > '{}'; touch '{}'; exec sleep 60",
+            pids.display(),
+            started.display()
+        ),
+    );
+    let exec = ProcessExecutor::new(vec![d.0.clone()], "/usr/bin:/bin".into(), LONG);
+    let cancel = crate::delegate::Cancel::new();
+    let err = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let inv = Invocation {
+                command: Command::Add,
+                container_id: "c1",
+                netns: "/nonexistent",
+                ifname: "eth0",
+                args: "",
+                cancel: Some(&cancel),
+            };
+            exec.exec("block", &inv, b"{}")
+        });
+        // Cancel only once the plugin runs (bounded: a plugin that never starts fails here).
+        let deadline = std::time::Instant::now() + LONG;
+        while !started.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the plugin never started"
+            );
+            std::thread::yield_now();
+        }
+        cancel.cancel();
+        h.join().unwrap().unwrap_err()
+    });
+    assert!(matches!(err, DelegateError::Cancelled), "{err:?}");
+    let bg: i32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = std::time::Instant::now() + LONG;
+    while alive(bg) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the plugin's process group outlived the cancel"
+        );
+        std::thread::yield_now();
+    }
 }

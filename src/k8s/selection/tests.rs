@@ -46,6 +46,7 @@ const FULL_JSON: &str = r#"[{"name": "macvlan-a", "namespace": "other", "interfa
     "deviceID": "0000:03:02.1", "future-key": {"x": [1, 2]}}]"#;
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn parse_networks_valid() {
     let claim = Selection {
         ipam_claim_reference: Some("claim-1".into()),
@@ -193,6 +194,7 @@ fn parse_networks_valid() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn parse_networks_invalid() {
     let long_name = "a".repeat(254);
     let oversized = format!("[{{\"name\": \"{}\"}}]", "a".repeat(MAX_ANNOTATION_BYTES));

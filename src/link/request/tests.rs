@@ -23,6 +23,7 @@ fn attr<T>(msg: &LinkMessage, f: impl Fn(&LinkAttribute) -> Option<T>) -> Option
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table
 fn new_link_table() {
     struct Row {
         name: &'static str,

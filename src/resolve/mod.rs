@@ -1,0 +1,574 @@
+//! The one place a pod's networks are decided: plexus's config, the pod (its identity and
+//! annotations), its NetworkAttachmentDefinitions and `confDir` in; a validated plan of
+//! attachments out. ADD, DEL's rebuild, CHECK, GC, STATUS and `plexus lint` all call it.
+//!
+//! [`Resolver`] reads only the node's disk (config references, `confDir`); the API calls live in
+//! [`fetch`], behind the [`cluster::Cluster`] seam.
+
+pub mod cluster;
+pub mod fetch;
+pub mod refs;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::cni::conf::{ConfError, ConfList};
+use crate::config::Config;
+use crate::k8s::client::ApiError;
+use crate::k8s::nad::NadObject;
+use crate::k8s::pod::{PodRef, PodRefError};
+use crate::k8s::selection::{
+    self, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection, SelectionError,
+};
+use crate::plan::{self, Attachment, Network, PlanError, PlanInput};
+use cluster::NadKey;
+pub use refs::RefError;
+
+/// Why a pod's networks cannot be decided; nothing has run.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// Neither `clusterNetwork` nor `delegates` names a cluster network.
+    #[error("neither clusterNetwork nor delegates is set: no cluster network to run")]
+    NoClusterNetwork,
+    /// A config reference that does not resolve, or names an invalid config file.
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    /// An inline `delegates` entry that is not a valid config.
+    #[error(transparent)]
+    Delegate(ConfError),
+    /// A network whose config runs plexus itself.
+    #[error("the network {network:?} runs plexus itself (type {own_type:?}); that would recurse")]
+    SelfReference {
+        /// The network.
+        network: String,
+        /// plexus's own type.
+        own_type: String,
+    },
+    /// `K8S_POD_NAMESPACE` / `K8S_POD_NAME` that cannot name a pod.
+    #[error(transparent)]
+    PodIdentity(#[from] PodRefError),
+    /// The pod's network annotations are invalid.
+    #[error(transparent)]
+    Selection(#[from] SelectionError),
+    /// A NetworkAttachmentDefinition the pod needs is missing, forbidden or invalid.
+    #[error("NetworkAttachmentDefinition {namespace}/{name}: {reason}")]
+    Nad {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        reason: Box<NadProblem>,
+    },
+    /// The plan for the pod breaks a rule.
+    #[error("{}invalid attachment plan: {source}", .pod.as_ref().map(|p| format!("pod {p}: ")).unwrap_or_default())]
+    Plan {
+        /// The pod (`namespace/name`), if the call is for one.
+        pod: Option<String>,
+        /// The rule broken.
+        source: Box<PlanError>,
+    },
+    /// The API server says the pod does not exist (the runtime retries).
+    #[error("pod {0} not found in the API server (it may not be visible yet, or was deleted)")]
+    PodNotFound(PodRef),
+    /// The pod exists under another UID: the one the runtime asked for was replaced.
+    #[error("pod {pod} has UID {found}, the runtime asked for UID {wanted}: the pod was replaced")]
+    PodReplaced {
+        /// The pod.
+        pod: PodRef,
+        /// Its UID in the API.
+        found: String,
+        /// The UID the runtime gave.
+        wanted: String,
+    },
+    /// Networks that only the API can resolve, without API access.
+    #[error(
+        "{} needs NetworkAttachmentDefinition(s) {} but plexus has no API access (set kubeconfig)",
+        .pod.as_ref().map(|p| format!("pod {p}")).unwrap_or_else(|| "the configuration".into()),
+        .wanted.join(", ")
+    )]
+    NoApiAccess {
+        /// The pod, if any.
+        pod: Option<PodRef>,
+        /// `namespace/name` of each NAD needed.
+        wanted: Vec<String>,
+    },
+    /// The API server failed or refused.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// What is wrong with a NAD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NadProblem {
+    /// It does not exist.
+    #[error("not found")]
+    NotFound,
+    /// Namespace isolation forbids it to this pod.
+    #[error(
+        "pod {pod} may not use a network of namespace {namespace:?}: namespaceIsolation is on \
+         (global namespaces: {global})"
+    )]
+    Isolated {
+        /// The pod.
+        pod: String,
+        /// The NAD's namespace.
+        namespace: String,
+        /// The global namespaces, listed.
+        global: String,
+    },
+    /// `spec.config` is not JSON.
+    #[error("spec.config is not valid JSON: {0}")]
+    Json(String),
+    /// `spec.config` is not a valid config.
+    #[error("spec.config: {0}")]
+    Config(ConfError),
+    /// `spec.config` is empty and confDir has no config of that name.
+    #[error("spec.config is empty and {0}")]
+    NoFile(RefError),
+    /// Its config runs plexus itself.
+    #[error("its config runs plexus itself (type {0:?}); that would recurse")]
+    SelfReference(String),
+    /// Its device-plugin resource cannot give the pod a device.
+    #[error("{0}")]
+    Device(DeviceProblem),
+}
+
+/// Why a NAD tied to a device-plugin resource gets no device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceProblem {
+    /// The pod's UID is needed to find its devices.
+    #[error("resource {0:?} needs the pod's UID (K8S_POD_UID) to find its devices")]
+    NoUid(String),
+    /// The kubelet checkpoint cannot be read or understood.
+    #[error("kubelet checkpoint: {0}")]
+    Checkpoint(String),
+    /// Every device of the resource allocated to the pod is taken.
+    #[error("no free device of resource {0:?} is allocated to the pod")]
+    NoneFree(String),
+}
+
+/// A network reference of the config, resolved as far as the node's disk allows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ref {
+    /// A config on disk (or inline in `delegates`).
+    Conf(ConfList),
+    /// A NetworkAttachmentDefinition, resolved through the API.
+    Nad(NadKey),
+}
+
+/// The networks plexus's config gives every pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigNetworks {
+    /// The cluster network.
+    pub cluster: Ref,
+    /// The default networks (`delegates[1..]` or `defaultNetworks`), in order.
+    pub defaults: Vec<Ref>,
+}
+
+/// What the pod's annotations ask for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodRequest {
+    /// `k8s.v1.cni.cncf.io/networks`, in order.
+    pub selections: Vec<Selection>,
+    /// `v1.multus-cni.io/default-network`.
+    pub default_override: Option<Selection>,
+}
+
+/// A NAD resolved to its config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedNad {
+    /// The delegate config.
+    pub conf: ConfList,
+    /// Its `k8s.v1.cni.cncf.io/resourceName`, if any.
+    pub resource: Option<String>,
+}
+
+/// Where NAD configs come from: the API's answers in ADD, the linted files in `plexus lint`.
+pub trait NadSource {
+    /// The NAD `key` as a network.
+    ///
+    /// # Errors
+    /// [`ResolveError::Nad`] when it is missing or invalid.
+    fn nad(&self, key: &NadKey) -> Result<ResolvedNad, ResolveError>;
+}
+
+/// Where the devices of a device-plugin resource allocated to a pod are found.
+pub trait DeviceSource {
+    /// The device ids of `resource` allocated to the pod `uid`, in a stable order.
+    ///
+    /// # Errors
+    /// [`DeviceProblem`] when they cannot be read.
+    fn devices(&self, uid: &str, resource: &str) -> Result<Vec<String>, DeviceProblem>;
+}
+
+/// Decides networks for one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolver<'a> {
+    cfg: &'a Config,
+    runtime_ifname: &'a str,
+    runtime_args: &'a [(String, String)],
+}
+
+impl<'a> Resolver<'a> {
+    /// A resolver for plexus's config and the runtime's `CNI_IFNAME` and `CNI_ARGS`.
+    pub fn new(
+        cfg: &'a Config,
+        runtime_ifname: &'a str,
+        runtime_args: &'a [(String, String)],
+    ) -> Resolver<'a> {
+        Resolver {
+            cfg,
+            runtime_ifname,
+            runtime_args,
+        }
+    }
+
+    /// The config this resolver works from.
+    pub fn config(&self) -> &'a Config {
+        self.cfg
+    }
+
+    /// The refusal of a network that runs plexus itself: one rule for every network.
+    fn not_self(&self, conf: ConfList) -> Result<ConfList, ResolveError> {
+        if conf.runs(&self.cfg.self_type) {
+            return Err(ResolveError::SelfReference {
+                network: conf.name,
+                own_type: self.cfg.self_type.clone(),
+            });
+        }
+        Ok(conf)
+    }
+
+    fn reference(&self, r: &str) -> Result<Ref, ResolveError> {
+        match refs::load(r, &self.cfg.conf_dir, &self.cfg.self_type)? {
+            Some(conf) => Ok(Ref::Conf(self.not_self(conf)?)),
+            None => Ok(Ref::Nad(self.nad_key(r))),
+        }
+    }
+
+    fn delegate(&self, i: usize) -> Result<ConfList, ResolveError> {
+        let v = self.cfg.delegates.get(i).cloned().unwrap_or_default();
+        let conf = ConfList::from_value(v, &format!("delegates[{i}]"), None)
+            .map_err(ResolveError::Delegate)?;
+        self.not_self(conf)
+    }
+
+    /// The cluster network alone (STATUS needs nothing else).
+    ///
+    /// # Errors
+    /// [`ResolveError`] when it is not configured or does not resolve.
+    pub fn cluster_network(&self) -> Result<Ref, ResolveError> {
+        match &self.cfg.cluster_network {
+            Some(r) => self.reference(r),
+            None if !self.cfg.delegates.is_empty() => Ok(Ref::Conf(self.delegate(0)?)),
+            None => Err(ResolveError::NoClusterNetwork),
+        }
+    }
+
+    /// The cluster network and the default networks every pod gets.
+    ///
+    /// # Errors
+    /// [`ResolveError`] for the first that does not resolve or is invalid.
+    pub fn config_networks(&self) -> Result<ConfigNetworks, ResolveError> {
+        let cluster = self.cluster_network()?;
+        let mut defaults = Vec::new();
+        if self.cfg.cluster_network.is_none() {
+            for i in 1..self.cfg.delegates.len() {
+                defaults.push(Ref::Conf(self.delegate(i)?));
+            }
+        }
+        for d in &self.cfg.default_networks {
+            defaults.push(self.reference(d)?);
+        }
+        Ok(ConfigNetworks { cluster, defaults })
+    }
+
+    /// The plan the configuration alone gives a container (no pod, or the pod unknown): the
+    /// cluster network and the default networks, all of them configs on disk.
+    ///
+    /// # Errors
+    /// [`ResolveError::NoApiAccess`] when one of them names a NAD, else as
+    /// [`Resolver::config_networks`] and [`plan::plan`].
+    pub fn config_plan(&self) -> Result<Vec<Attachment>, ResolveError> {
+        let nets = self.config_networks()?;
+        let (mut confs, mut nads) = (Vec::new(), Vec::new());
+        for r in std::iter::once(nets.cluster).chain(nets.defaults) {
+            match r {
+                Ref::Conf(c) => confs.push(Network::from_conf(c)),
+                Ref::Nad((ns, n)) => nads.push(format!("{ns}/{n}")),
+            }
+        }
+        if !nads.is_empty() {
+            return Err(ResolveError::NoApiAccess {
+                pod: None,
+                wanted: nads,
+            });
+        }
+        let mut it = confs.into_iter();
+        let cluster = it.next().ok_or(ResolveError::NoClusterNetwork)?;
+        self.plan(None, cluster, it.collect(), Vec::new())
+    }
+
+    /// The first attachment of every plan without a default-network override: the cluster
+    /// network, when it is a config on disk (so it can start before the pod is read).
+    ///
+    /// # Errors
+    /// As [`plan::plan`].
+    pub fn cluster_attachment(&self, conf: &ConfList) -> Result<Attachment, ResolveError> {
+        let mut p = self.plan(
+            None,
+            Network::from_conf(conf.clone()),
+            Vec::new(),
+            Vec::new(),
+        )?;
+        Ok(p.remove(0))
+    }
+
+    fn plan(
+        &self,
+        pod: Option<&PodRef>,
+        cluster: Network,
+        defaults: Vec<Network>,
+        selected: Vec<Network>,
+    ) -> Result<Vec<Attachment>, ResolveError> {
+        plan::plan(PlanInput {
+            cluster,
+            defaults,
+            selected,
+            runtime_ifname: self.runtime_ifname,
+            runtime_config: &self.cfg.runtime_config,
+            runtime_args: self.runtime_args,
+            strict_capabilities: self.cfg.strict_capabilities,
+        })
+        .map_err(|source| ResolveError::Plan {
+            pod: pod.map(ToString::to_string),
+            source: Box::new(source),
+        })
+    }
+
+    /// What the pod's annotations ask for, each network checked against namespace isolation.
+    ///
+    /// # Errors
+    /// [`ResolveError::Selection`] for invalid annotations, [`ResolveError::Nad`] for a network
+    /// isolation forbids.
+    pub fn pod_request(
+        &self,
+        pod: &PodRef,
+        annotations: &BTreeMap<String, String>,
+    ) -> Result<PodRequest, ResolveError> {
+        let selections = match annotations.get(NETWORKS_ANNOTATION) {
+            Some(v) => selection::parse_networks(v, &pod.namespace)?,
+            None => Vec::new(),
+        };
+        let default_override = match annotations.get(DEFAULT_NETWORK_ANNOTATION) {
+            Some(v) if !v.trim().is_empty() => {
+                Some(selection::parse_default_network(v, &pod.namespace)?)
+            }
+            _ => None,
+        };
+        for s in selections.iter().chain(default_override.iter()) {
+            self.check_isolation(pod, s)?;
+        }
+        Ok(PodRequest {
+            selections,
+            default_override,
+        })
+    }
+
+    /// True when pods of `namespace` get no default networks (`systemNamespaces`).
+    fn system(&self, namespace: &str) -> bool {
+        self.cfg.system_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// Every NAD the pod's plan needs, sorted and without duplicates.
+    pub fn wanted(&self, pod: &PodRef, req: &PodRequest, nets: &ConfigNetworks) -> Vec<NadKey> {
+        let mut wanted: Vec<NadKey> = req
+            .selections
+            .iter()
+            .chain(req.default_override.iter())
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .collect();
+        if req.default_override.is_none()
+            && let Ref::Nad(k) = &nets.cluster
+        {
+            wanted.push(k.clone());
+        }
+        if !self.system(&pod.namespace) {
+            wanted.extend(nets.defaults.iter().filter_map(|r| match r {
+                Ref::Nad(k) => Some(k.clone()),
+                Ref::Conf(_) => None,
+            }));
+        }
+        wanted.sort();
+        wanted.dedup();
+        wanted
+    }
+
+    /// The pod's plan: the cluster network (or the pod's override), the default networks
+    /// (not for pods of `systemNamespaces`), then the networks the pod selected, each NAD from
+    /// `nads`; a NAD tied to a device-plugin resource gets the pod's next device from
+    /// `devices` (not assigned without a source).
+    ///
+    /// # Errors
+    /// [`ResolveError`] for a missing or invalid NAD, a device that cannot be assigned, or a
+    /// plan that breaks a rule.
+    pub fn pod_plan(
+        &self,
+        pod: &PodRef,
+        req: &PodRequest,
+        nets: &ConfigNetworks,
+        nads: &dyn NadSource,
+        devices: Option<&dyn DeviceSource>,
+    ) -> Result<Vec<Attachment>, ResolveError> {
+        let by_ref = |r: &Ref| -> Result<Network, ResolveError> {
+            match r {
+                Ref::Conf(c) => Ok(Network::from_conf(c.clone())),
+                Ref::Nad(k) => Ok(nad_network(k, nads.nad(k)?, None)),
+            }
+        };
+        let cluster = match &req.default_override {
+            Some(s) => {
+                let k = (s.namespace.clone(), s.name.clone());
+                nad_network(&k, nads.nad(&k)?, Some(s.clone()))
+            }
+            None => by_ref(&nets.cluster)?,
+        };
+        let defaults = if self.system(&pod.namespace) {
+            Vec::new()
+        } else {
+            nets.defaults.iter().map(by_ref).collect::<Result<_, _>>()?
+        };
+        let mut used: HashMap<String, Vec<String>> = HashMap::new();
+        let mut selected = Vec::new();
+        for s in &req.selections {
+            let k = (s.namespace.clone(), s.name.clone());
+            let nad = nads.nad(&k)?;
+            let resource = nad.resource.clone();
+            let mut net = nad_network(&k, nad, Some(s.clone()));
+            if let (Some(resource), Some(devices)) = (resource, devices) {
+                assign_device(pod, &k, &mut net, &resource, devices, &mut used)?;
+            }
+            selected.push(net);
+        }
+        self.plan(Some(pod), cluster, defaults, selected)
+    }
+
+    /// A NAD object from the API as a network config: its `spec.config` (named after the NAD
+    /// when it has no name), or when empty the config in confDir named like the NAD; never one
+    /// that runs plexus itself.
+    ///
+    /// # Errors
+    /// [`ResolveError::Nad`] saying what is wrong with it.
+    pub fn nad_conf(&self, key: &NadKey, nad: &NadObject) -> Result<ResolvedNad, ResolveError> {
+        let (ns, name) = key;
+        let fail = |reason: NadProblem| ResolveError::Nad {
+            namespace: ns.clone(),
+            name: name.clone(),
+            reason: Box::new(reason),
+        };
+        let conf = match nad.config() {
+            Some(text) => {
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| fail(NadProblem::Json(e.to_string())))?;
+                ConfList::from_value(
+                    v,
+                    &format!("NetworkAttachmentDefinition {ns}/{name}"),
+                    Some(name),
+                )
+                .map_err(|e| fail(NadProblem::Config(e)))?
+            }
+            None => refs::load_required(name, &self.cfg.conf_dir, &self.cfg.self_type)
+                .map_err(|e| fail(NadProblem::NoFile(e)))?,
+        };
+        if conf.runs(&self.cfg.self_type) {
+            return Err(fail(NadProblem::SelfReference(self.cfg.self_type.clone())));
+        }
+        Ok(ResolvedNad {
+            conf,
+            resource: nad.resource_name().map(str::to_string),
+        })
+    }
+
+    /// `ns/name` or `name` (in multusNamespace) of a config reference that names a NAD.
+    fn nad_key(&self, r: &str) -> NadKey {
+        match r.split_once('/') {
+            Some((ns, name)) => (ns.to_string(), name.to_string()),
+            None => (self.cfg.multus_namespace.clone(), r.to_string()),
+        }
+    }
+
+    fn check_isolation(&self, pod: &PodRef, s: &Selection) -> Result<(), ResolveError> {
+        if self.cfg.namespace_isolation
+            && s.namespace != pod.namespace
+            && !self.cfg.global_namespaces.contains(&s.namespace)
+        {
+            let global = if self.cfg.global_namespaces.is_empty() {
+                "none".to_string()
+            } else {
+                self.cfg.global_namespaces.join(", ")
+            };
+            return Err(ResolveError::Nad {
+                namespace: s.namespace.clone(),
+                name: s.name.clone(),
+                reason: Box::new(NadProblem::Isolated {
+                    pod: pod.to_string(),
+                    namespace: s.namespace.clone(),
+                    global,
+                }),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn nad_network(key: &NadKey, nad: ResolvedNad, selection: Option<Selection>) -> Network {
+    Network {
+        status_name: format!("{}/{}", key.0, key.1),
+        conf: nad.conf,
+        selection,
+    }
+}
+
+/// The pod's next device of `resource` (unless the selection names one): as `deviceID` in the
+/// network's first plugin and in the selection (so in `runtimeConfig`), as Multus passes it.
+fn assign_device(
+    pod: &PodRef,
+    key: &NadKey,
+    net: &mut Network,
+    resource: &str,
+    devices: &dyn DeviceSource,
+    used: &mut HashMap<String, Vec<String>>,
+) -> Result<(), ResolveError> {
+    let fail = |p: DeviceProblem| ResolveError::Nad {
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+        reason: Box::new(NadProblem::Device(p)),
+    };
+    let chosen = match net.selection.as_ref().and_then(|s| s.device_id.clone()) {
+        Some(id) => id,
+        None => {
+            let uid = pod
+                .uid
+                .as_deref()
+                .ok_or_else(|| fail(DeviceProblem::NoUid(resource.to_string())))?;
+            let all = devices.devices(uid, resource).map_err(fail)?;
+            let taken = used.entry(resource.to_string()).or_default();
+            let id = all
+                .into_iter()
+                .find(|d| !taken.contains(d))
+                .ok_or_else(|| fail(DeviceProblem::NoneFree(resource.to_string())))?;
+            taken.push(id.clone());
+            id
+        }
+    };
+    if let Some(p) = net.conf.plugins.first_mut() {
+        p.insert("deviceID".into(), serde_json::Value::String(chosen.clone()));
+    }
+    if let Some(s) = net.selection.as_mut() {
+        s.device_id = Some(chosen);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
