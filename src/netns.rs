@@ -33,12 +33,6 @@ pub enum NetnsError {
         /// The setns error.
         source: io::Error,
     },
-    /// The closure run inside the namespace panicked.
-    #[error("the thread inside network namespace {path:?} panicked")]
-    Panicked {
-        /// The path given.
-        path: PathBuf,
-    },
 }
 
 /// What a `CNI_NETNS` path is.
@@ -95,7 +89,7 @@ pub fn open(path: &Path) -> Result<File, NetnsError> {
 /// never changes namespace. `f` may borrow from the caller.
 ///
 /// # Errors
-/// [`NetnsError`] when the namespace cannot be opened or entered, or `f` panicked.
+/// [`NetnsError`] when the namespace cannot be opened or entered.
 pub fn run_in<T, F>(path: &Path, f: F) -> Result<T, NetnsError>
 where
     T: Send,
@@ -119,11 +113,10 @@ where
                 path: path.to_path_buf(),
                 source,
             })?;
-        handle.join().unwrap_or_else(|_| {
-            Err(NetnsError::Panicked {
-                path: path.to_path_buf(),
-            })
-        })
+        // A panic inside is a bug: it goes on to the caller.
+        handle
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     })
 }
 

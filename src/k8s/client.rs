@@ -68,9 +68,11 @@ impl ApiError {
 /// absolute against the file's directory; an exec command only when it has a path separator,
 /// as client-go does), with the YAML parser plexus already carries: kube's own parser would add
 /// about 0.4 MiB of code to every invocation's memory. One document per file.
-fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-    let mut kc: Kubeconfig = serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())?;
+fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ApiError> {
+    let fail =
+        |e: &dyn std::fmt::Display| ApiError::Config(format!("kubeconfig {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(&e))?;
+    let mut kc: Kubeconfig = serde_yaml_ng::from_str(&text).map_err(|e| fail(&e))?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let abs = |p: &mut Option<String>| {
         if let Some(s) = p
@@ -145,8 +147,7 @@ impl Api {
         timeout: Duration,
         budget: Duration,
     ) -> Result<Api, ApiError> {
-        let kc = read_kubeconfig(path)
-            .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        let kc = read_kubeconfig(path)?;
         let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
             .await
             .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
@@ -245,20 +246,42 @@ impl Api {
         }
     }
 
-    /// POST a core/v1 Event (best effort is the caller's choice).
+    /// POST a core/v1 Event, once: a POST that timed out may have been recorded, and an event
+    /// must not be recorded twice (best effort is the caller's choice).
     ///
     /// # Errors
-    /// [`ApiError`] when the server refuses or is unavailable.
+    /// [`ApiError`] when the server refuses or does not answer.
     pub async fn post_event(&self, ns: &str, event: &Value) -> Result<(), ApiError> {
         let path = format!("/api/v1/namespaces/{}/events", seg(ns));
         let body = serde_json::to_vec(event).unwrap_or_default();
-        self.call(&format!("POST event in {ns}"), || {
-            http::Request::post(&path)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(body.clone())
-        })
-        .await
-        .map(|_| ())
+        let what = format!("POST event in {ns}");
+        let req = http::Request::post(&path)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .map_err(|e| ApiError::Decode {
+                what: what.clone(),
+                reason: e.to_string(),
+            })?;
+        match tokio::time::timeout(self.timeout, self.client.request_text(req)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(kube::Error::Api(status))) => Err(ApiError::Status {
+                what,
+                code: status.code,
+                message: status.message.clone(),
+            }),
+            Ok(Err(e)) => Err(ApiError::Unavailable {
+                what,
+                attempts: 1,
+                elapsed_ms: 0,
+                last: with_causes(&e),
+            }),
+            Err(_) => Err(ApiError::Unavailable {
+                what,
+                attempts: 1,
+                elapsed_ms: self.timeout.as_millis(),
+                last: format!("no answer within {} ms", self.timeout.as_millis()),
+            }),
+        }
     }
 
     async fn get_opt<T: DeserializeOwned>(

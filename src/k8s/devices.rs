@@ -3,6 +3,17 @@
 
 use serde_json::Value;
 
+/// Why the kubelet's checkpoint cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    /// Not JSON.
+    #[error("not JSON: {0}")]
+    Json(String),
+    /// No `Data.PodDeviceEntries`.
+    #[error("no Data.PodDeviceEntries")]
+    NoEntries,
+}
+
 /// Where the kubelet keeps its device-plugin checkpoint.
 pub const DEFAULT_CHECKPOINT: &str = "/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint";
 
@@ -10,17 +21,18 @@ pub const DEFAULT_CHECKPOINT: &str = "/var/lib/kubelet/device-plugins/kubelet_in
 /// both checkpoint shapes: `DeviceIDs` as a list (old kubelets) or as a map of NUMA node to list.
 ///
 /// # Errors
-/// The checkpoint is not JSON or lacks `Data.PodDeviceEntries`.
+/// [`CheckpointError`] when the checkpoint is not JSON or lacks `Data.PodDeviceEntries`.
 pub fn pod_devices(
     checkpoint: &[u8],
     pod_uid: &str,
     resource: &str,
-) -> Result<Vec<String>, String> {
-    let v: Value = serde_json::from_slice(checkpoint).map_err(|e| format!("not JSON: {e}"))?;
+) -> Result<Vec<String>, CheckpointError> {
+    let v: Value =
+        serde_json::from_slice(checkpoint).map_err(|e| CheckpointError::Json(e.to_string()))?;
     let entries = v
         .get("Data")
         .and_then(|d| d.get("PodDeviceEntries"))
-        .ok_or("no Data.PodDeviceEntries")?;
+        .ok_or(CheckpointError::NoEntries)?;
     let mut out = Vec::new();
     for e in entries.as_array().map(Vec::as_slice).unwrap_or_default() {
         if e.get("PodUID").and_then(Value::as_str) != Some(pod_uid)
@@ -98,7 +110,7 @@ mod tests {
         for (name, input, uid, res, want) in rows {
             match (pod_devices(input, uid, res), want) {
                 (Ok(got), Ok(w)) => assert_eq!(got, *w, "{name}"),
-                (Err(e), Err(frag)) => assert!(e.contains(frag), "{name}: {e}"),
+                (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{name}: {e}"),
                 (got, _) => panic!("{name}: {got:?}"),
             }
         }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod devices;
 pub mod event;
 pub mod nad;
+pub mod names;
 pub mod pod;
 pub mod selection;
 pub mod session;

@@ -61,34 +61,6 @@ impl NadObject {
     }
 }
 
-/// Parses a NAD's non-empty `spec.config` into a delegate config (named after the NAD when it
-/// has no `name`), refusing one that runs plexus itself (`self_type`): ADD and `plexus lint`
-/// use this same check.
-///
-/// # Errors
-/// A sentence saying what is wrong (not JSON, an invalid config, recursion).
-pub fn parse_config(
-    text: &str,
-    ns: &str,
-    name: &str,
-    self_type: &str,
-) -> Result<crate::cni::conf::ConfList, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("spec.config is not valid JSON: {e}"))?;
-    let conf = crate::cni::conf::ConfList::from_value(
-        v,
-        &format!("NetworkAttachmentDefinition {ns}/{name}"),
-        Some(name),
-    )
-    .map_err(|e| format!("spec.config: {e}"))?;
-    if (0..conf.plugins.len()).any(|i| conf.plugin_type(i) == self_type) {
-        return Err(format!(
-            "its config runs plexus itself (type {self_type:?}); that would recurse"
-        ));
-    }
-    Ok(conf)
-}
-
 /// The CRD manifest, as Multus ships it: `spec` and `spec.config` optional, so every NAD that
 /// Multus accepts is accepted.
 pub fn crd() -> CustomResourceDefinition {

@@ -82,43 +82,11 @@ pub fn runtime_annotations(
     )
 }
 
-/// RFC 1123 label: lowercase alphanumerics and '-', 1..63, alphanumeric at both ends.
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-}
-
-/// RFC 1123 subdomain: dot-separated labels, at most 253 bytes.
-pub fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
-}
+pub use super::names::{is_dns_label, is_dns_subdomain};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_table() {
-        let rows = [
-            ("simple", "default", true, true),
-            ("dashes", "kube-system", true, true),
-            ("dotted", "a.b", false, true),
-            ("upper", "Default", false, false),
-            ("leading dash", "-a", false, false),
-            ("slash", "a/b", false, false),
-            ("dotdot", "..", false, false),
-            ("empty", "", false, false),
-        ];
-        for (name, s, label, sub) in rows {
-            assert_eq!(is_dns_label(s), label, "{name}");
-            assert_eq!(is_dns_subdomain(s), sub, "{name}");
-        }
-    }
 
     #[test]
     fn identity_table() {

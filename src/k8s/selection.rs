@@ -7,6 +7,10 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use crate::cni::env::validate_ifname;
+use crate::k8s::names::{check_label, check_subdomain};
+
+mod error;
+pub use error::SelectionError;
 
 /// The pod annotation selecting additional networks.
 pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
@@ -48,149 +52,6 @@ pub struct Selection {
     pub device_id: Option<String>,
     /// Name of an `IPAMClaim` holding the addresses (never together with `ips`).
     pub ipam_claim_reference: Option<String>,
-}
-
-/// Why a selection annotation was rejected. Every message names the annotation; element-level
-/// errors also give the element's index, quote the element and name the field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SelectionError {
-    /// The value is longer than [`MAX_ANNOTATION_BYTES`]; it was not parsed.
-    #[error("{annotation}: value is {len} bytes, over the limit of {MAX_ANNOTATION_BYTES} bytes")]
-    TooLarge {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Length of the value in bytes.
-        len: usize,
-    },
-    /// More than [`MAX_ELEMENTS`] networks are selected.
-    #[error("{annotation}: {count} networks selected, over the limit of {MAX_ELEMENTS}")]
-    TooMany {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Number of elements found.
-        count: usize,
-    },
-    /// The value is an empty string where one network is required.
-    #[error("{annotation}: value is empty")]
-    Empty {
-        /// Annotation name.
-        annotation: &'static str,
-    },
-    /// The value starts like JSON but is not valid JSON.
-    #[error("{annotation}: invalid JSON {value}: {reason}")]
-    Json {
-        /// Annotation name.
-        annotation: &'static str,
-        /// The value, quoted and truncated.
-        value: String,
-        /// The JSON parser's message (with line and column).
-        reason: String,
-    },
-    /// The JSON has the wrong shape (an object where a list is required, a list element that is
-    /// not an object, ...).
-    #[error("{annotation}: expected {expected}, found {found}: {value}")]
-    Shape {
-        /// Annotation name.
-        annotation: &'static str,
-        /// What the annotation must hold.
-        expected: &'static str,
-        /// What it held.
-        found: &'static str,
-        /// The offending value, quoted and truncated.
-        value: String,
-    },
-    /// An element of the JSON list is not an object.
-    #[error("{annotation}: element {index} {element}: expected a selection object, found {found}")]
-    NotObject {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the element.
-        index: usize,
-        /// The element as compact JSON, truncated.
-        element: String,
-        /// What it is instead.
-        found: &'static str,
-    },
-    /// An item of the comma-separated form is empty (`a,,b`, a trailing comma).
-    #[error("{annotation}: element {index} is empty in {value}")]
-    EmptyItem {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the empty item.
-        index: usize,
-        /// The whole value, quoted and truncated.
-        value: String,
-    },
-    /// An item of the comma-separated form is not `[namespace/]name[@interface]`.
-    #[error(
-        "{annotation}: element {index} {element}: {reason} (expected [namespace/]name[@interface])"
-    )]
-    ShortForm {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the item.
-        index: usize,
-        /// The item, quoted and truncated.
-        element: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// One field of an element is missing, has the wrong type or an invalid value.
-    #[error("{annotation}: element {index} {element}: field {field:?}: {reason}")]
-    Field {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the element.
-        index: usize,
-        /// The element, quoted (or as compact JSON) and truncated.
-        element: String,
-        /// The field, with a list index where it applies (`ips[1]`).
-        field: String,
-        /// What is wrong, quoting the value.
-        reason: String,
-    },
-    /// Two elements request the same interface name.
-    #[error(
-        "{annotation}: element {index} {element}: interface {interface:?} is already requested by element {first}"
-    )]
-    DuplicateInterface {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the second request.
-        index: usize,
-        /// The second element, quoted and truncated.
-        element: String,
-        /// The interface name.
-        interface: String,
-        /// Position of the first request.
-        first: usize,
-    },
-    /// Two `default-route` gateways of one IP family.
-    #[error(
-        "{annotation}: element {index} {element}: field \"default-route\": second {family} default route {gateway:?} (element {first} already has one; at most one per IP family)"
-    )]
-    DuplicateDefaultRoute {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Position of the element with the second gateway.
-        index: usize,
-        /// That element, quoted and truncated.
-        element: String,
-        /// `IPv4` or `IPv6`.
-        family: &'static str,
-        /// The second gateway.
-        gateway: String,
-        /// Position of the element with the first gateway of that family.
-        first: usize,
-    },
-    /// The default-network annotation selects zero or several networks.
-    #[error("{annotation}: expected exactly one network, found {count}")]
-    NotOne {
-        /// Annotation name.
-        annotation: &'static str,
-        /// Number of networks found.
-        count: usize,
-    },
 }
 
 /// Parses `k8s.v1.cni.cncf.io/networks`: a JSON list of selection elements, or comma-separated
@@ -592,7 +453,12 @@ fn validate(ctx: &Ctx, sel: &Selection) -> Result<(), SelectionError> {
         validate_ifname(ifname).map_err(|e| ctx.field("interface", e.to_string()))?;
     }
     for (i, ip) in sel.ips.iter().enumerate() {
-        check_ip_or_cidr(ip).map_err(|reason| ctx.field(format!("ips[{i}]"), reason))?;
+        if let Some(problem) = ip_or_cidr_problem(ip) {
+            return Err(ctx.field(
+                format!("ips[{i}]"),
+                format!("{:?} {problem}", quote_raw(ip)),
+            ));
+        }
     }
     if let Some(mac) = sel.mac.as_deref().filter(|m| mac_octets(m).is_none()) {
         return Err(ctx.field(
@@ -630,73 +496,24 @@ fn validate(ctx: &Ctx, sel: &Selection) -> Result<(), SelectionError> {
     Ok(())
 }
 
-/// DNS-1123 subdomain: dot-separated labels of `[a-z0-9-]`, each starting and ending with a letter
-/// or digit, at most 253 characters in all.
-fn check_subdomain(s: &str) -> Result<(), &'static str> {
-    if s.len() > 253 {
-        return Err("is longer than 253 characters");
-    }
-    s.split('.').try_for_each(label_chars).map_err(|reason| {
-        if reason == LOWERCASE {
-            "is not a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit)"
-        } else {
-            reason
-        }
-    })
-}
-
-/// DNS-1123 label: `[a-z0-9-]`, starting and ending with a letter or digit, at most 63 characters.
-fn check_label(s: &str) -> Result<(), &'static str> {
-    if s.len() > 63 {
-        return Err("is longer than 63 characters");
-    }
-    label_chars(s).map_err(|reason| {
-        if reason == LOWERCASE {
-            "is not a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit)"
-        } else {
-            reason
-        }
-    })
-}
-
-const LOWERCASE: &str = "lowercase";
-
-fn label_chars(s: &str) -> Result<(), &'static str> {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    let bytes = s.as_bytes();
-    if bytes.is_empty() {
-        return Err(LOWERCASE);
-    }
-    if bytes.iter().any(u8::is_ascii_uppercase) {
-        return Err("has uppercase letters (names are lowercase)");
-    }
-    let edges_ok =
-        bytes.first().copied().is_some_and(alnum) && bytes.last().copied().is_some_and(alnum);
-    if !edges_ok || !bytes.iter().all(|&b| alnum(b) || b == b'-') {
-        return Err(LOWERCASE);
-    }
-    Ok(())
-}
-
-/// A bare IPv4/IPv6 address or one with a prefix length in range.
-fn check_ip_or_cidr(s: &str) -> Result<(), String> {
+/// What is wrong with something that should be a bare IPv4/IPv6 address or one with a prefix
+/// length in range; `None` when nothing is.
+fn ip_or_cidr_problem(s: &str) -> Option<&'static str> {
     let (addr, prefix) = match s.split_once('/') {
         Some((addr, prefix)) => (addr, Some(prefix)),
         None => (s, None),
     };
     let Ok(ip) = addr.parse::<IpAddr>() else {
-        return Err(format!("{:?} is not an IP address or CIDR", quote_raw(s)));
+        return Some("is not an IP address or CIDR");
     };
-    if let Some(prefix) = prefix {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        if crate::cni::ip::parse_prefix(prefix, ip).is_none() {
-            return Err(format!(
-                "{:?} has an invalid prefix length (0 to {max})",
-                quote_raw(s)
-            ));
-        }
+    match prefix {
+        Some(p) if crate::cni::ip::parse_prefix(p, ip).is_none() => Some(if ip.is_ipv4() {
+            "has an invalid prefix length (0 to 32)"
+        } else {
+            "has an invalid prefix length (0 to 128)"
+        }),
+        _ => None,
     }
-    Ok(())
 }
 
 /// Number of octets of a hardware address in one of Go's `net.ParseMAC` forms

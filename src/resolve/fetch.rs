@@ -147,6 +147,7 @@ impl DeviceSource for Checkpoint<'_> {
         let bytes = bytes
             .as_ref()
             .map_err(|e| DeviceProblem::Checkpoint(e.clone()))?;
-        crate::k8s::devices::pod_devices(bytes, uid, resource).map_err(DeviceProblem::Checkpoint)
+        crate::k8s::devices::pod_devices(bytes, uid, resource)
+            .map_err(|e| DeviceProblem::Checkpoint(e.to_string()))
     }
 }

@@ -6,146 +6,21 @@
 //! [`fetch`], behind the [`cluster::Cluster`] seam.
 
 pub mod cluster;
+mod error;
 pub mod fetch;
 pub mod refs;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::cni::conf::{ConfError, ConfList};
+use crate::cni::conf::ConfList;
 use crate::config::Config;
-use crate::k8s::client::ApiError;
 use crate::k8s::nad::NadObject;
-use crate::k8s::pod::{PodRef, PodRefError};
-use crate::k8s::selection::{
-    self, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection, SelectionError,
-};
-use crate::plan::{self, Attachment, Network, PlanError, PlanInput};
+use crate::k8s::pod::PodRef;
+use crate::k8s::selection::{self, DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection};
+use crate::plan::{self, Attachment, Network, PlanInput};
 use cluster::NadKey;
+pub use error::{DeviceProblem, NadProblem, ResolveError};
 pub use refs::RefError;
-
-/// Why a pod's networks cannot be decided; nothing has run.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// Neither `clusterNetwork` nor `delegates` names a cluster network.
-    #[error("neither clusterNetwork nor delegates is set: no cluster network to run")]
-    NoClusterNetwork,
-    /// A config reference that does not resolve, or names an invalid config file.
-    #[error(transparent)]
-    Ref(#[from] RefError),
-    /// An inline `delegates` entry that is not a valid config.
-    #[error(transparent)]
-    Delegate(ConfError),
-    /// A network whose config runs plexus itself.
-    #[error("the network {network:?} runs plexus itself (type {own_type:?}); that would recurse")]
-    SelfReference {
-        /// The network.
-        network: String,
-        /// plexus's own type.
-        own_type: String,
-    },
-    /// `K8S_POD_NAMESPACE` / `K8S_POD_NAME` that cannot name a pod.
-    #[error(transparent)]
-    PodIdentity(#[from] PodRefError),
-    /// The pod's network annotations are invalid.
-    #[error(transparent)]
-    Selection(#[from] SelectionError),
-    /// A NetworkAttachmentDefinition the pod needs is missing, forbidden or invalid.
-    #[error("NetworkAttachmentDefinition {namespace}/{name}: {reason}")]
-    Nad {
-        /// Its namespace.
-        namespace: String,
-        /// Its name.
-        name: String,
-        /// What is wrong.
-        reason: Box<NadProblem>,
-    },
-    /// The plan for the pod breaks a rule.
-    #[error("{}invalid attachment plan: {source}", .pod.as_ref().map(|p| format!("pod {p}: ")).unwrap_or_default())]
-    Plan {
-        /// The pod (`namespace/name`), if the call is for one.
-        pod: Option<String>,
-        /// The rule broken.
-        source: Box<PlanError>,
-    },
-    /// The API server says the pod does not exist (the runtime retries).
-    #[error("pod {0} not found in the API server (it may not be visible yet, or was deleted)")]
-    PodNotFound(PodRef),
-    /// The pod exists under another UID: the one the runtime asked for was replaced.
-    #[error("pod {pod} has UID {found}, the runtime asked for UID {wanted}: the pod was replaced")]
-    PodReplaced {
-        /// The pod.
-        pod: PodRef,
-        /// Its UID in the API.
-        found: String,
-        /// The UID the runtime gave.
-        wanted: String,
-    },
-    /// Networks that only the API can resolve, without API access.
-    #[error(
-        "{} needs NetworkAttachmentDefinition(s) {} but plexus has no API access (set kubeconfig)",
-        .pod.as_ref().map(|p| format!("pod {p}")).unwrap_or_else(|| "the configuration".into()),
-        .wanted.join(", ")
-    )]
-    NoApiAccess {
-        /// The pod, if any.
-        pod: Option<PodRef>,
-        /// `namespace/name` of each NAD needed.
-        wanted: Vec<String>,
-    },
-    /// The API server failed or refused.
-    #[error(transparent)]
-    Api(#[from] ApiError),
-}
-
-/// What is wrong with a NAD.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NadProblem {
-    /// It does not exist.
-    #[error("not found")]
-    NotFound,
-    /// Namespace isolation forbids it to this pod.
-    #[error(
-        "pod {pod} may not use a network of namespace {namespace:?}: namespaceIsolation is on \
-         (global namespaces: {global})"
-    )]
-    Isolated {
-        /// The pod.
-        pod: String,
-        /// The NAD's namespace.
-        namespace: String,
-        /// The global namespaces, listed.
-        global: String,
-    },
-    /// `spec.config` is not JSON.
-    #[error("spec.config is not valid JSON: {0}")]
-    Json(String),
-    /// `spec.config` is not a valid config.
-    #[error("spec.config: {0}")]
-    Config(ConfError),
-    /// `spec.config` is empty and confDir has no config of that name.
-    #[error("spec.config is empty and {0}")]
-    NoFile(RefError),
-    /// Its config runs plexus itself.
-    #[error("its config runs plexus itself (type {0:?}); that would recurse")]
-    SelfReference(String),
-    /// Its device-plugin resource cannot give the pod a device.
-    #[error("{0}")]
-    Device(DeviceProblem),
-}
-
-/// Why a NAD tied to a device-plugin resource gets no device.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceProblem {
-    /// The pod's UID is needed to find its devices.
-    #[error("resource {0:?} needs the pod's UID (K8S_POD_UID) to find its devices")]
-    NoUid(String),
-    /// The kubelet checkpoint cannot be read or understood.
-    #[error("kubelet checkpoint: {0}")]
-    Checkpoint(String),
-    /// Every device of the resource allocated to the pod is taken.
-    #[error("no free device of resource {0:?} is allocated to the pod")]
-    NoneFree(String),
-}
 
 /// A network reference of the config, resolved as far as the node's disk allows.
 #[derive(Debug, Clone, PartialEq)]
@@ -460,28 +335,37 @@ impl<'a> Resolver<'a> {
     /// # Errors
     /// [`ResolveError::Nad`] saying what is wrong with it.
     pub fn nad_conf(&self, key: &NadKey, nad: &NadObject) -> Result<ResolvedNad, ResolveError> {
+        self.nad_config(key, nad)
+            .map_err(|reason| ResolveError::Nad {
+                namespace: key.0.clone(),
+                name: key.1.clone(),
+                reason: Box::new(reason),
+            })
+    }
+
+    /// [`Resolver::nad_conf`], with only what is wrong (for `plexus lint`, which names the NAD
+    /// itself).
+    ///
+    /// # Errors
+    /// [`NadProblem`].
+    pub fn nad_config(&self, key: &NadKey, nad: &NadObject) -> Result<ResolvedNad, NadProblem> {
         let (ns, name) = key;
-        let fail = |reason: NadProblem| ResolveError::Nad {
-            namespace: ns.clone(),
-            name: name.clone(),
-            reason: Box::new(reason),
-        };
         let conf = match nad.config() {
             Some(text) => {
-                let v: serde_json::Value = serde_json::from_str(text)
-                    .map_err(|e| fail(NadProblem::Json(e.to_string())))?;
+                let v: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| NadProblem::Json(e.to_string()))?;
                 ConfList::from_value(
                     v,
                     &format!("NetworkAttachmentDefinition {ns}/{name}"),
                     Some(name),
                 )
-                .map_err(|e| fail(NadProblem::Config(e)))?
+                .map_err(NadProblem::Config)?
             }
             None => refs::load_required(name, &self.cfg.conf_dir, &self.cfg.self_type)
-                .map_err(|e| fail(NadProblem::NoFile(e)))?,
+                .map_err(NadProblem::NoFile)?,
         };
         if conf.runs(&self.cfg.self_type) {
-            return Err(fail(NadProblem::SelfReference(self.cfg.self_type.clone())));
+            return Err(NadProblem::SelfReference(self.cfg.self_type.clone()));
         }
         Ok(ResolvedNad {
             conf,

@@ -4,12 +4,12 @@
 use serde_json::Value;
 
 use super::load::Doc;
-use super::netconf::PLEXUS_TYPE;
 use super::report::{Report, Subject};
 use super::{Index, NadConf};
 use crate::cni::conf::ConfList;
 use crate::k8s::nad::NadObject;
 use crate::k8s::pod::{is_dns_label, is_dns_subdomain};
+use crate::resolve::{NadProblem, Resolver};
 
 /// The kind.
 pub(crate) const KIND: &str = "NetworkAttachmentDefinition";
@@ -93,7 +93,7 @@ pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
     };
     let conf = match nad.config() {
         None => NadConf::Empty,
-        Some(text) => match nad_conf(text, &ns, &name) {
+        Some(_) => match nad_conf(&nad, &ns, &name) {
             Ok(c) => NadConf::Valid(c),
             Err(msg) => {
                 report.error(&at, "spec.config", msg);
@@ -111,10 +111,18 @@ pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
     index.nads.insert((ns, name), conf);
 }
 
-/// A NAD's delegate config, as ADD reads it: JSON, named after the NAD when it has no name,
-/// valid and safe plugin types, a cniVersion plexus speaks, not plexus itself.
-fn nad_conf(text: &str, ns: &str, name: &str) -> Result<ConfList, String> {
-    crate::k8s::nad::parse_config(text, ns, name, PLEXUS_TYPE)
+/// A NAD's delegate config, through ADD's resolver: JSON, named after the NAD when it has no
+/// name, valid and safe plugin types, a cniVersion plexus speaks, not plexus itself. The
+/// message is the problem alone (the finding names the NAD and the field).
+fn nad_conf(nad: &NadObject, ns: &str, name: &str) -> Result<ConfList, String> {
+    let cfg = super::pod::stand_in_config();
+    let key = (ns.to_string(), name.to_string());
+    match Resolver::new(&cfg, "eth0", &[]).nad_config(&key, nad) {
+        Ok(r) => Ok(r.conf),
+        Err(NadProblem::Json(e)) => Err(format!("is not valid JSON: {e}")),
+        Err(NadProblem::Config(c)) => Err(super::netconf::conf_error_message(&c)),
+        Err(other) => Err(other.to_string()),
+    }
 }
 
 /// Notes for NADs with an empty `spec.config`: which config file backs them, and whether it

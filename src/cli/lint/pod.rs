@@ -157,7 +157,7 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
 }
 
 /// The plexus config lint assumes when the run holds none (or several): the defaults.
-fn stand_in_config() -> Config {
+pub(crate) fn stand_in_config() -> Config {
     // A literal that always parses: the defaults of every key.
     Config::parse(br#"{"cniVersion":"1.0.0"}"#)
         .unwrap_or_else(|e| unreachable!("the default config always parses: {e}"))
