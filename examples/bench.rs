@@ -40,6 +40,9 @@ use stats::{Series, Summary, mib, ms, paired, round};
 const MAX_RUNTIME: Duration = Duration::from_secs(15 * 60);
 /// Extra macvlan networks per pod in the scaling table.
 const SCALE: [usize; 4] = [1, 2, 4, 8];
+/// Extra built-in macvlan networks per pod in the many-networks table (issue 10: 8 networks in
+/// at most 2x the time of 1 with `parallelAttach`).
+const MANY: [usize; 2] = [1, 8];
 /// Pods in the parallel test.
 const PARALLEL: usize = 10;
 
@@ -404,6 +407,7 @@ fn measure(
         (Who::Thin, &nad_pods[1].1),
     ];
     let nads = interleave(node, px, &nad_entries, args.scale_cycles, "10 vs 1000 NADs")?;
+    let many = many_networks(node, px, &scale, args.scale_cycles)?;
 
     let left = node.leftovers();
     if !left.is_empty() {
@@ -420,8 +424,15 @@ fn measure(
             "this plexus binary does not know builtinDelegates: (d) ran the same code as (b)",
         ),
     };
-    println!("{}", markdown(&meta, &main_series, &pars, &scaling, &nads));
-    let json = report_json(&meta, &main_series, &pars, &scaling, &nads);
+    let report = Report {
+        main: main_series,
+        pars,
+        scaling,
+        nads,
+        many,
+    };
+    println!("{}", markdown(&meta, &report));
+    let json = report_json(&meta, &report);
     if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
@@ -432,6 +443,70 @@ fn measure(
     .map_err(|e| format!("{}: {e}", args.json.display()))?;
     progress(&format!("wrote {}", args.json.display()));
     Ok(())
+}
+
+/// Every table's measurements.
+struct Report {
+    main: Vec<Series>,
+    pars: Vec<Parallel>,
+    scaling: Vec<(usize, Vec<Series>)>,
+    nads: Vec<Series>,
+    /// Per count of [`MANY`]: built-in strict, built-in `parallelAttach`.
+    many: Vec<(usize, Vec<Series>)>,
+}
+
+/// 1 and 8 extra built-in macvlan networks, strict order against `parallelAttach`.
+fn many_networks(
+    node: &Node,
+    px: &Plexus,
+    scale: &[(usize, Pod)],
+    cycles: usize,
+) -> Result<Vec<(usize, Vec<Series>)>, String> {
+    let mut out = Vec::new();
+    for k in MANY {
+        let pod = &scale
+            .iter()
+            .find(|(n, _)| *n == k)
+            .ok_or("no pod for the many-networks table")?
+            .1;
+        let s = interleave(
+            node,
+            px,
+            &[(Who::Builtin, pod), (Who::Parallel, pod)],
+            cycles,
+            &format!("{k} built-in network(s), strict and parallel"),
+        )?;
+        out.push((k, s));
+    }
+    Ok(out)
+}
+
+/// The many-networks table: ADD and DEL medians for 1 and 8 extra networks, and 8 against 1.
+fn many_table(many: &[(usize, Vec<Series>)]) -> String {
+    let mut o = String::from(
+        "\nMany networks, built-in macvlan (ms, medians); target: 8 networks in at most 2x the \
+         time of 1 with parallelAttach:\n\n\
+         | contestant | ADD, 1 | ADD, 8 | ADD 8/1 | DEL, 1 | DEL, 8 | DEL 8/1 |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let (Some((_, one)), Some((_, eight))) = (many.first(), many.last()) else {
+        return o;
+    };
+    for (a, b) in one.iter().zip(eight) {
+        let (a1, a8) = (a.add_summary().median, b.add_summary().median);
+        let (d1, d8) = (a.del_summary().median, b.del_summary().median);
+        o.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            a.who.label(),
+            ms(a1),
+            ms(a8),
+            ratio(a8, a1),
+            ms(d1),
+            ms(d8),
+            ratio(d8, d1)
+        ));
+    }
+    o
 }
 
 struct Meta<'a> {
@@ -475,13 +550,14 @@ fn ratio(a: f64, floor: f64) -> String {
 }
 
 #[allow(clippy::too_many_lines)] // the report, table after table
-fn markdown(
-    meta: &Meta<'_>,
-    main: &[Series],
-    pars: &[Parallel],
-    scaling: &[(usize, Vec<Series>)],
-    nads: &[Series],
-) -> String {
+fn markdown(meta: &Meta<'_>, report: &Report) -> String {
+    let Report {
+        main,
+        pars,
+        scaling,
+        nads,
+        many,
+    } = report;
     let mut o = String::new();
     let mut line = |s: String| {
         o.push_str(&s);
@@ -658,16 +734,18 @@ fn markdown(
             s.requests_per().0
         ));
     }
+    o.push_str(&many_table(many));
     o
 }
 
-fn report_json(
-    meta: &Meta<'_>,
-    main: &[Series],
-    pars: &[Parallel],
-    scaling: &[(usize, Vec<Series>)],
-    nads: &[Series],
-) -> Value {
+fn report_json(meta: &Meta<'_>, report: &Report) -> Value {
+    let Report {
+        main,
+        pars,
+        scaling,
+        nads,
+        many,
+    } = report;
     let floor = &main[0];
     json!({
         "plexus": meta.plexus,
@@ -697,5 +775,10 @@ fn report_json(
             {"nads_in_namespace": 10, "floor": nads[0].json(None), "thin": nads[1].json(Some(&nads[0]))},
             {"nads_in_namespace": 1000, "floor": nads[0].json(None), "thin": nads[2].json(Some(&nads[0]))},
         ],
+        "many": many.iter().map(|(k, s)| json!({
+            "extra_networks": k,
+            "builtin_strict": s[0].json(None),
+            "builtin_parallel": s[1].json(None),
+        })).collect::<Vec<_>>(),
     })
 }

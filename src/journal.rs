@@ -391,9 +391,20 @@ impl JournalLock {
     ///
     /// [`JournalError::Io`] if the rename fails, including when there is no journal file.
     pub fn quarantine(&self, nanos: u128) -> Result<PathBuf, JournalError> {
+        self.set_aside("corrupt", nanos)
+    }
+
+    /// Moves the journal file aside to `<dir>/<id>.<label>-<nanos>` (kept for the operator) and
+    /// returns the new path: [`quarantine`](Self::quarantine) with `corrupt`, `plexus release`
+    /// with `released`.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Io`] if the rename fails, including when there is no journal file.
+    pub fn set_aside(&self, label: &str, nanos: u128) -> Result<PathBuf, JournalError> {
         let target = self
             .dir
-            .join(format!("{}.corrupt-{nanos}", self.container_id));
+            .join(format!("{}.{label}-{nanos}", self.container_id));
         let mut guard = self.appender();
         *guard = None;
         fs::rename(&self.path, &target).map_err(io_err(&self.path, "quarantine"))?;

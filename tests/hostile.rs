@@ -142,7 +142,16 @@ fn rows(env: &TestEnv, pod: &str) -> Vec<Row> {
             code: Some(7),
             mentions: "",
         },
+        // A runtime's call without CNI_COMMAND is still answered with a CNI error object.
+        without("missing CNI_COMMAND", "CNI_COMMAND"),
         without("missing CNI_CONTAINERID", "CNI_CONTAINERID"),
+        with_var("CNI_NETNS a regular file", "CNI_NETNS", "/etc/hostname"),
+        with_var("CNI_NETNS a directory", "CNI_NETNS", "/run"),
+        with_var(
+            "CNI_NETNS missing",
+            "CNI_NETNS",
+            "/run/netns/plexus-no-such-netns",
+        ),
         without("missing CNI_NETNS", "CNI_NETNS"),
         without("missing CNI_IFNAME", "CNI_IFNAME"),
         with_var("invalid CNI_CONTAINERID", "CNI_CONTAINERID", "../../etc"),

@@ -23,9 +23,11 @@ pub enum Who {
     Annotations,
     /// (d) plexus thin with `builtinDelegates: true`.
     Builtin,
-    /// (e) plexus thin with `alongsideClusterNetwork: true`: the NAD network runs while the
-    /// cluster network's delegate does, instead of after it.
+    /// (e) plexus thin with `parallelAttach: true`: the NAD network runs while the cluster
+    /// network's delegate does, instead of after it.
     Alongside,
+    /// (f) plexus thin, built-in macvlan, `parallelAttach: true` (the many-networks table).
+    Parallel,
 }
 
 impl Who {
@@ -36,6 +38,7 @@ impl Who {
             Who::Annotations => "annotations",
             Who::Builtin => "builtin",
             Who::Alongside => "alongside",
+            Who::Parallel => "parallel",
         }
     }
 
@@ -45,7 +48,8 @@ impl Who {
             Who::Thin => "(b) plexus thin (GET pod)",
             Who::Annotations => "(c) plexus, annotations in runtimeConfig",
             Who::Builtin => "(d) plexus thin, builtinDelegates",
-            Who::Alongside => "(e) plexus thin, alongsideClusterNetwork",
+            Who::Alongside => "(e) plexus thin, parallelAttach",
+            Who::Parallel => "(f) plexus thin, built-in, parallelAttach",
         }
     }
 }
@@ -243,8 +247,8 @@ fn prepare_add(
     let conf = node.plexus_conf(
         pod,
         who == Who::Annotations,
-        who == Who::Builtin,
-        who == Who::Alongside,
+        matches!(who, Who::Builtin | Who::Parallel),
+        matches!(who, Who::Alongside | Who::Parallel),
         px.debug_log.as_deref(),
     );
     let e = env("ADD", &id, &netns, "eth0", pod);

@@ -235,7 +235,7 @@ impl Node {
         pod: &Pod,
         annotations_in_runtime_config: bool,
         builtin: bool,
-        alongside: bool,
+        parallel: bool,
         debug_log: Option<&Path>,
     ) -> Value {
         let mut c = json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus",
@@ -249,9 +249,10 @@ impl Node {
         }
         // (b) and (c) exec the reference plugins like the floor does; (d) runs macvlan in process.
         c["builtinDelegates"] = Value::Bool(builtin);
-        // (e) runs the NAD alongside the cluster network instead of in Multus's strict order.
-        if alongside {
-            c["alongsideClusterNetwork"] = Value::Bool(true);
+        // (e), (f) run self-contained NADs beside the cluster network and each other instead of
+        // in Multus's strict order.
+        if parallel {
+            c["parallelAttach"] = Value::Bool(true);
         }
         if let Some(p) = debug_log {
             c["logFile"] = json!(p);

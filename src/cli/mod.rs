@@ -5,6 +5,7 @@ pub mod crd;
 pub mod inspect;
 pub mod install;
 pub mod lint;
+pub mod release;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ pub enum Cmd {
     Inspect(inspect::InspectArgs),
     /// Print the NetworkAttachmentDefinition CRD manifest (YAML).
     Crd(crd::CrdArgs),
+    /// Forget the record of a container whose DEL cannot finish (on purpose; never automatic).
+    Release(release::ReleaseArgs),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -43,5 +46,6 @@ pub fn main() -> ExitCode {
         Cmd::Lint(a) => lint::run(a),
         Cmd::Inspect(a) => inspect::run(a),
         Cmd::Crd(a) => crd::run(a),
+        Cmd::Release(a) => release::run(a),
     }
 }

@@ -1,16 +1,28 @@
-//! Stopping delegates in flight: when one attachment of a parallel ADD fails, the others still
-//! running are killed (with their process groups) instead of being waited for.
+//! Stopping delegates in flight: when one attachment of an ADD fails, the others still running
+//! get a short grace to finish on their own, then are killed (with their process groups)
+//! instead of being waited for to their full timeout.
+//!
+//! The grace is there because a plugin killed at a random instant can leave state its own DEL
+//! cannot find (the reference host-local creates a lease file, then writes the owner into it:
+//! killed in between, the lease is anonymous and never released). Plugins finish in
+//! milliseconds; only a stuck one is still running when the grace ends.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rustix::event::{EventfdFlags, eventfd};
+
+/// How long a delegate still running when its ADD is cancelled may go on before it is killed.
+pub const GRACE: Duration = Duration::from_secs(2);
 
 /// A one-way switch that running delegates watch (its descriptor becomes readable when
 /// cancelled, so the executor's `poll` loop wakes at once).
 #[derive(Debug)]
 pub struct Cancel {
     fired: AtomicBool,
+    at: OnceLock<Instant>,
     fd: Option<OwnedFd>,
 }
 
@@ -26,12 +38,14 @@ impl Cancel {
     pub fn new() -> Cancel {
         Cancel {
             fired: AtomicBool::new(false),
+            at: OnceLock::new(),
             fd: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK).ok(),
         }
     }
 
     /// Throws the switch (idempotent).
     pub fn cancel(&self) {
+        self.at.get_or_init(Instant::now);
         if !self.fired.swap(true, Ordering::SeqCst)
             && let Some(fd) = &self.fd
         {
@@ -42,6 +56,11 @@ impl Cancel {
     /// True once thrown.
     pub fn is_cancelled(&self) -> bool {
         self.fired.load(Ordering::SeqCst)
+    }
+
+    /// When a delegate still running must be killed: [`GRACE`] after the switch was thrown.
+    pub fn kill_at(&self) -> Option<Instant> {
+        self.at.get().map(|t| *t + GRACE)
     }
 
     /// The descriptor to poll for readability.

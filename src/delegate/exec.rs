@@ -205,7 +205,8 @@ const EXIT_POLL: Duration = Duration::from_millis(5);
 /// discarded) and stderr (at most [`MAX_STDERR`]) until both close and it has exited, all from
 /// this thread with one `poll` loop (no helper threads on the hot path). At `timeout` the whole
 /// process group is killed and the child reaped; pipes a runaway grandchild keeps open are
-/// abandoned then, never waited for. The same happens at once when `cancel` is thrown.
+/// abandoned then, never waited for. The same happens [`GRACE`](super::cancel::GRACE) after
+/// `cancel` is thrown.
 fn supervise(
     child: &mut Child,
     input: &[u8],
@@ -239,9 +240,10 @@ fn supervise(
             break;
         }
         let now = Instant::now();
+        let kill_at = cancel.and_then(super::Cancel::kill_at);
         let stop = if now >= deadline {
             Some(Stopped::Timeout)
-        } else if cancel.is_some_and(super::Cancel::is_cancelled) {
+        } else if kill_at.is_some_and(|k| now >= k) {
             Some(Stopped::Cancelled)
         } else {
             None
@@ -256,7 +258,7 @@ fn supervise(
                 stopped: Some(why),
             };
         }
-        let mut wait = deadline - now;
+        let mut wait = kill_at.map_or(deadline, |k| k.min(deadline)) - now;
         if status.is_none() && pidfd.is_none() {
             wait = wait.min(EXIT_POLL);
         }
@@ -267,7 +269,10 @@ fn supervise(
                 stderr.as_ref().map(AsFd::as_fd),
                 pidfd.as_ref().filter(|_| status.is_none()).map(AsFd::as_fd),
             ],
-            cancel.and_then(super::Cancel::fd),
+            // Once thrown, the switch only sets the kill time: it is not polled again.
+            cancel
+                .filter(|c| !c.is_cancelled())
+                .and_then(super::Cancel::fd),
             wait,
         );
         if ready[0]

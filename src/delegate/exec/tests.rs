@@ -173,7 +173,7 @@ fn a_grandchild_holding_stdout_cannot_stall_past_the_timeout() {
 }
 
 #[test]
-fn cancel_kills_the_plugin_in_flight() {
+fn cancel_kills_the_plugin_in_flight_after_the_grace() {
     let d = Dir::new("cancel");
     let started = d.0.join("started");
     let pids = d.0.join("pids");
@@ -212,6 +212,11 @@ fn cancel_kills_the_plugin_in_flight() {
         h.join().unwrap().unwrap_err()
     });
     assert!(matches!(err, DelegateError::Cancelled), "{err:?}");
+    let kill_at = cancel.kill_at().unwrap();
+    assert!(
+        std::time::Instant::now() >= kill_at,
+        "killed before the grace was over"
+    );
     let bg: i32 = std::fs::read_to_string(&pids)
         .unwrap()
         .trim()
@@ -225,4 +230,32 @@ fn cancel_kills_the_plugin_in_flight() {
         );
         std::thread::yield_now();
     }
+}
+
+#[test]
+fn a_plugin_that_finishes_within_the_grace_is_not_killed() {
+    let d = Dir::new("grace");
+    let go = d.0.join("go");
+    // Finishes on its own once the test lets it (after the cancel).
+    d.plugin(
+        "finish",
+        &format!(
+            "while [ ! -e '{}' ]; do sleep 0.01; done; echo '{{\"cniVersion\":\"1.0.0\"}}'",
+            go.display()
+        ),
+    );
+    let exec = ProcessExecutor::new(vec![d.0.clone()], "/usr/bin:/bin".into(), LONG);
+    let cancel = crate::delegate::Cancel::new();
+    cancel.cancel();
+    std::fs::write(&go, b"").unwrap();
+    let inv = Invocation {
+        command: Command::Add,
+        container_id: "c1",
+        netns: "/nonexistent",
+        ifname: "eth0",
+        args: "",
+        cancel: Some(&cancel),
+    };
+    let out = exec.exec("finish", &inv, b"{}").unwrap();
+    assert!(String::from_utf8_lossy(&out).contains("1.0.0"));
 }
