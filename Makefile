@@ -24,8 +24,28 @@ deps:
 	fi
 	@[ "$$(id -u)" = 0 ] || { echo "make test / make demo need root: the tests create network namespaces" >&2; exit 1; }
 
+# Every test keeps its state under its own temp dir. make test proves it: the host's CNI state
+# (host-local's default dataDir, plexus's default journal) must be exactly as it was before the
+# suite (paths, types, modes, owners, sizes, mtimes, contents), else the target fails.
+HOST_STATE := /var/lib/cni /var/lib/plexus
+host_state = for d in $(HOST_STATE); do \
+	  if [ -e $$d ]; then \
+	    find $$d -printf '%p %y %m %U:%G %s %T@ %l\n'; \
+	    find $$d -type f -exec sha256sum {} +; \
+	  else echo "$$d absent"; fi; \
+	done | LC_ALL=C sort
+
 test: deps
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	@before="$$($(host_state))"; \
+	echo "$(CARGO) test --workspace --all-targets --no-fail-fast"; \
+	$(CARGO) test --workspace --all-targets --no-fail-fast; rc=$$?; \
+	after="$$($(host_state))"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "make test: FAILED: the suite changed the host's CNI state ($(HOST_STATE)); a test wrote outside its temp dir:" >&2; \
+	  diff <(echo "$$before") <(echo "$$after") >&2; \
+	  rc=1; \
+	fi; \
+	exit $$rc
 
 lint:
 	$(CARGO) fmt --all -- --check
