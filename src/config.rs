@@ -44,6 +44,41 @@ pub enum ConfigError {
     Delegate(#[from] ConfError),
 }
 
+/// Every key [`Config::parse`] reads, aliases included: plexus's own keys, as `plexus lint`
+/// knows them. A unit test keeps it equal to the parser's fields.
+pub const KNOWN_KEYS: &[&str] = &[
+    "cniVersion",
+    "name",
+    "type",
+    "confDir",
+    "cniDir",
+    "cniConfigDir",
+    "binDir",
+    "clusterNetwork",
+    "defaultNetworks",
+    "delegates",
+    "readinessindicatorfile",
+    "readinessIndicatorFile",
+    "logFile",
+    "logLevel",
+    "logToStderr",
+    "delegateTimeoutSeconds",
+    "runtimeConfig",
+    "kubeconfig",
+    "namespaceIsolation",
+    "globalNamespaces",
+    "multusNamespace",
+    "clusterNetworkNamespace",
+    "systemNamespaces",
+    "apiTimeoutSeconds",
+    "apiRetryBudgetSeconds",
+    "strictCapabilities",
+    "addedInterfaceEvents",
+    "builtinDelegates",
+    "alongsideClusterNetwork",
+    "deviceCheckpointFile",
+];
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Raw {
@@ -435,5 +470,7 @@ fn load_file(p: &Path) -> Result<ConfList, ConfigError> {
     Ok(ConfList::from_slice(&bytes, &name)?)
 }
 
+#[cfg(test)]
+mod known_keys_tests;
 #[cfg(test)]
 mod tests;

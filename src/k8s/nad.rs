@@ -7,6 +7,8 @@ use kube::core::ObjectMeta;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cni::conf::{ConfError, ConfList};
+
 /// Annotation on a NAD naming the device-plugin resource whose device id goes to the delegate.
 pub const RESOURCE_NAME_ANNOTATION: &str = "k8s.v1.cni.cncf.io/resourceName";
 
@@ -61,30 +63,66 @@ impl NadObject {
     }
 }
 
+/// What is wrong with a NAD's `spec.config`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NadConfigError {
+    /// Not JSON.
+    #[error("spec.config is not valid JSON: {0}")]
+    Json(String),
+    /// JSON, but not a valid network config.
+    #[error("spec.config: {0}")]
+    Conf(ConfError),
+    /// The config runs plexus itself (the plugin type given as `self_type`).
+    #[error("its config runs plexus itself (type {0:?}); that would recurse")]
+    RunsSelf(String),
+}
+
 /// Parses a NAD's non-empty `spec.config` into a delegate config (named after the NAD when it
 /// has no `name`), refusing one that runs plexus itself (`self_type`): ADD and `plexus lint`
 /// use this same check.
 ///
 /// # Errors
-/// A sentence saying what is wrong (not JSON, an invalid config, recursion).
+/// A sentence saying what is wrong (not JSON, an invalid config, recursion): the first of
+/// [`check_config`]'s problems.
 pub fn parse_config(
     text: &str,
     ns: &str,
     name: &str,
     self_type: &str,
 ) -> Result<crate::cni::conf::ConfList, String> {
+    check_config(text, ns, name, self_type).map_err(|problems| {
+        problems
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    })
+}
+
+/// As [`parse_config`], with every problem of the config instead of the first.
+///
+/// # Errors
+/// Every problem found, in the order [`ConfList::check_value`] finds them (never empty).
+pub fn check_config(
+    text: &str,
+    ns: &str,
+    name: &str,
+    self_type: &str,
+) -> Result<ConfList, Vec<NadConfigError>> {
     let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("spec.config is not valid JSON: {e}"))?;
-    let conf = crate::cni::conf::ConfList::from_value(
+        serde_json::from_str(text).map_err(|e| vec![NadConfigError::Json(e.to_string())])?;
+    let conf = ConfList::check_value(
         v,
         &format!("NetworkAttachmentDefinition {ns}/{name}"),
         Some(name),
     )
-    .map_err(|e| format!("spec.config: {e}"))?;
+    .map_err(|p| {
+        p.all()
+            .into_iter()
+            .map(NadConfigError::Conf)
+            .collect::<Vec<_>>()
+    })?;
     if (0..conf.plugins.len()).any(|i| conf.plugin_type(i) == self_type) {
-        return Err(format!(
-            "its config runs plexus itself (type {self_type:?}); that would recurse"
-        ));
+        return Err(vec![NadConfigError::RunsSelf(self_type.to_string())]);
     }
     Ok(conf)
 }

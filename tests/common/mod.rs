@@ -15,6 +15,7 @@
 
 pub mod conf;
 pub mod k8s;
+pub mod lint;
 pub mod result;
 pub mod signal;
 

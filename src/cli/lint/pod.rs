@@ -70,9 +70,11 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
     for key in path {
         tmpl = tmpl.and_then(|t| t.get(key));
     }
+    // `annotations:` with nothing after it is YAML null: no annotations, as the API server reads it.
     let Some(ann) = tmpl
         .and_then(|t| t.get("metadata"))
         .and_then(|m| m.get("annotations"))
+        .filter(|a| !a.is_null())
     else {
         return;
     };
@@ -95,12 +97,15 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
     };
     let networks = get(NETWORKS_ANNOTATION, report);
     let default_net = get(DEFAULT_NETWORK_ANNOTATION, report);
+    // Both annotations are parsed before giving up, so both are reported when both are bad.
+    let mut unparsed = false;
     let selections = match networks.as_deref().map(|s| parse_networks(s, &ns)) {
         None => Vec::new(),
         Some(Ok(s)) => s,
         Some(Err(e)) => {
             report.error(&at, &field, e.to_string());
-            return;
+            unparsed = true;
+            Vec::new()
         }
     };
     let override_sel = match default_net.as_deref() {
@@ -118,11 +123,15 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
             Ok(sel) => Some(sel),
             Err(e) => {
                 report.error(&at, &field, e.to_string());
-                return;
+                unparsed = true;
+                None
             }
         },
         None => None,
     };
+    if unparsed {
+        return;
+    }
     let strict = strict || index.plexus.iter().any(|c| c.strict_capabilities);
     let to_network = |s: &Selection, report: &mut Report| -> Network {
         let status_name = format!("{}/{}", s.namespace, s.name);
