@@ -54,9 +54,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# The first build compiles every dependency (minutes on 2 cores): say so, and let cargo show
+# its progress. Colours only when stdout is a terminal.
 demo: deps
-	$(CARGO) build --quiet --bins --examples
-	$(CARGO) run --quiet --example quickstart -- target/debug/plexus
+	@echo "make demo: building plexus and the quickstart (the first build compiles every dependency: a few minutes)"
+	@if [ -t 1 ]; then color=auto; else color=never; fi; \
+	echo "$(CARGO) build --bins --examples --color $$color"; \
+	$(CARGO) build --bins --examples --color $$color
+	@echo "make demo: running the quickstart (target/debug/examples/quickstart)"
+	@target/debug/examples/quickstart target/debug/plexus
 
 # The binary for nodes: statically linked and not position-independent, like the Go CNI plugins
 # beside it. It is copied from an image onto hosts whose libc may differ, and a static binary
