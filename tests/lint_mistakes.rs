@@ -324,3 +324,45 @@ fn stdin_is_read_for_a_dash() {
         &out,
     );
 }
+
+/// The example in the README's Debugging section is what `plexus lint` prints.
+#[test]
+fn the_readme_example_is_what_lint_prints() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let command = "  $ plexus lint manifests/ 00-plexus.conflist\n";
+    let start = readme
+        .find(command)
+        .expect("the lint example in the README")
+        + command.len();
+    let block = &readme[start..];
+    let want: Vec<&str> = block[..block.find("  ```").expect("end of the example")]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect();
+
+    let dir = TempDir::new("readme");
+    dir.write(
+        "manifests/nads/storage.yaml",
+        "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: storage, namespace: demo}\nspec:\n  config: '{\"cniVersion\":\"1.0.0\",\"type\":\"macvlan\",\"master\":\"eth1\",\"ipam\":{\"type\":\"host-locl\",\"subnet\":\"10.55.0.0/24\"}}'\n",
+    );
+    dir.write(
+        "manifests/pods/web.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: demo\n  annotations:\n    k8s.v1.cni.cncf.io/networks: '[{\"name\":\"storage\",\"interface\":\"data0\",\"mac\":\"02:00:00:00:00:09\"}]'\nspec:\n  containers: [{name: web, image: nginx}]\n",
+    );
+    dir.write(
+        "00-plexus.conflist",
+        r#"{"cniVersion":"1.0.0","name":"plexus-cni-network","plugins":[{"type":"plexus",
+ "clusterNetwork":"/etc/cni/net.d/10-flannel.conflist","namespaceIsolaton":true,
+ "cniDir":"var/lib/plexus","logLevel":"chatty"}]}"#,
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plexus"))
+        .args(["lint", "manifests/", "00-plexus.conflist"])
+        .current_dir(&dir.0)
+        .env_remove("CNI_COMMAND")
+        .output()
+        .expect("run plexus lint");
+    assert_eq!(out.status.code(), Some(1));
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(got.lines().collect::<Vec<_>>(), want);
+}
