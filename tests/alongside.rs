@@ -12,6 +12,7 @@
 
 mod common;
 
+use common::Outcome;
 use common::conf::{ipvlan_conf, write_conf};
 use common::k8s::{Cluster, NETWORKS, Pod};
 use common::signal::{Gate, asleep_with_children, probe_plugin, probes, wait_until};
@@ -72,6 +73,27 @@ fn wait_until_settled(c: &Cluster, pid: u32, id: &str, ifname: &str) {
     );
 }
 
+/// Runs ADD with the cluster network held at `gate` until net1 has its address (so net1 ran
+/// alongside), then lets the cluster network go; returns how the ADD ended.
+fn add_with_net1_alongside(
+    c: &Cluster,
+    gate: &Gate,
+    id: &str,
+    netns: &str,
+    pod: &Pod,
+    conf: &Value,
+) -> Outcome {
+    let add = c.start_cni("ADD", id, netns, pod, conf);
+    gate.wait_arrivals(1, || c.env.log());
+    wait_until(
+        "net1 gets its address while the cluster network is held at its gate",
+        || !c.env.addrs(netns, "net1").is_empty(),
+        || c.env.log(),
+    );
+    gate.open();
+    add.finish()
+}
+
 /// A NAD `name` (macvlan, followed by `tuning` when `chained`) whose macvlan is a
 /// [`probe_plugin`] recording the state of `gate` when it starts.
 fn probed_macvlan_nad(c: &Cluster, name: &str, chained: bool, gate: &Gate) {
@@ -97,15 +119,7 @@ fn a_macvlan_nad_runs_while_the_cluster_network_does() {
     let gate = Gate::new(&c.env, "cluster-add");
     let conf = gated_cluster(&c, Some(&gate), None, Ends::Ok);
 
-    let add = c.start_cni("ADD", &id, &netns, &pod, &conf);
-    gate.wait_arrivals(1, || c.env.log());
-    wait_until(
-        "net1 gets its address while the cluster network is held at its gate",
-        || !c.env.addrs(&netns, "net1").is_empty(),
-        || c.env.log(),
-    );
-    gate.open();
-    add.finish().ok();
+    add_with_net1_alongside(&c, &gate, &id, &netns, &pod, &conf).ok();
 
     let net1 = c.addr(&netns, "net1");
     assert!(net1.starts_with(&format!("10.{o}.1.")), "net1 {net1}");
@@ -168,15 +182,7 @@ fn a_failed_cluster_network_rolls_back_what_ran_alongside_it() {
     let gate = Gate::new(&c.env, "cluster-add");
     let conf = gated_cluster(&c, Some(&gate), None, Ends::Fails);
 
-    let add = c.start_cni("ADD", &id, &netns, &pod, &conf);
-    gate.wait_arrivals(1, || c.env.log());
-    wait_until(
-        "net1 gets its address while the cluster network is held at its gate",
-        || !c.env.addrs(&netns, "net1").is_empty(),
-        || c.env.log(),
-    );
-    gate.open();
-    let out = add.finish();
+    let out = add_with_net1_alongside(&c, &gate, &id, &netns, &pod, &conf);
 
     let msg = out.err_code(11);
     assert!(

@@ -221,20 +221,16 @@ fn mistakes_table() {
         std::fs::set_permissions(&thing, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir.write("bin/px-noexec", "#!/bin/sh\n");
         let file = dir.write(c.file.0, &c.file.1);
-        let args: Vec<String> = c
-            .args
-            .iter()
-            .map(|a| a.replace("{bin}", &bin.display().to_string()))
-            .collect();
+        let with_bin = |all: &[&str]| -> Vec<String> {
+            all.iter()
+                .map(|a| a.replace("{bin}", &bin.display().to_string()))
+                .collect()
+        };
+        let (args, want) = (with_bin(c.args), with_bin(c.lines));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out) = lint(&args, std::slice::from_ref(&file));
         assert_eq!(code, c.code, "{}: exit code; output:\n{out}", c.name);
         let found = findings(&out, &[file.display().to_string()]);
-        let want: Vec<String> = c
-            .lines
-            .iter()
-            .map(|l| l.replace("{bin}", &bin.display().to_string()))
-            .collect();
         let want: Vec<&str> = want.iter().map(String::as_str).collect();
         assert_findings(c.name, &found, &want, &file, &out);
     }
