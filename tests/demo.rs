@@ -9,22 +9,34 @@ use std::process::Command;
 
 #[test]
 fn make_demo_announces_its_build_and_prints_no_escapes_into_a_pipe() {
-    // The environment of a shell, not of a test: cargo sets CARGO_PKG_NAME and the like for
-    // tests, and build scripts that watch them (ring's) would rebuild for this make and again
-    // for the next plain one; an outer `make test`'s jobserver is not this make's either.
+    // The environment of the shell that ran the tests, not the one cargo gives a test: build
+    // scripts that watch CARGO_PKG_NAME and the like (ring's) would rebuild for this make and
+    // again for the next plain one; an outer `make test`'s jobserver is not this make's either.
+    // What the shell set (CARGO_TARGET_DIR, RUSTFLAGS, ...) stays.
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "exec make --no-print-directory demo 2>&1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear();
-    for key in [
-        "PATH",
-        "HOME",
-        "CARGO_HOME",
-        "RUSTUP_HOME",
-        "RUSTUP_TOOLCHAIN",
-    ] {
-        if let Some(v) = std::env::var_os(key) {
-            cmd.env(key, v);
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_for_tests = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_"]
+            .iter()
+            .any(|p| key.starts_with(p))
+            || [
+                "CARGO",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+                "LD_LIBRARY_PATH",
+                "MAKEFLAGS",
+                "MFLAGS",
+                "MAKELEVEL",
+                "CARGO_MAKEFLAGS",
+            ]
+            .contains(&key.as_ref());
+        if set_for_tests {
+            cmd.env_remove(key.as_ref());
         }
     }
     let out = cmd
