@@ -24,8 +24,28 @@ deps:
 	fi
 	@[ "$$(id -u)" = 0 ] || { echo "make test / make demo need root: the tests create network namespaces" >&2; exit 1; }
 
+# Every test keeps its state under its own temp dir. make test proves it: the host's CNI state
+# (host-local's default dataDir, plexus's default journal) must be exactly as it was before the
+# suite (paths, types, modes, owners, sizes, mtimes, contents), else the target fails.
+HOST_STATE := /var/lib/cni /var/lib/plexus
+host_state = for d in $(HOST_STATE); do \
+	  if [ -e $$d ]; then \
+	    find $$d -printf '%p %y %m %U:%G %s %T@ %l\n'; \
+	    find $$d -type f -exec sha256sum {} +; \
+	  else echo "$$d absent"; fi; \
+	done | LC_ALL=C sort
+
 test: deps
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	@before="$$($(host_state))"; \
+	echo "$(CARGO) test --workspace --all-targets --no-fail-fast"; \
+	$(CARGO) test --workspace --all-targets --no-fail-fast; rc=$$?; \
+	after="$$($(host_state))"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "make test: FAILED: the suite changed the host's CNI state ($(HOST_STATE)); a test wrote outside its temp dir:" >&2; \
+	  diff <(echo "$$before") <(echo "$$after") >&2; \
+	  rc=1; \
+	fi; \
+	exit $$rc
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -34,9 +54,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
+# The first build compiles every dependency (minutes on 2 cores): say so, and let cargo show
+# its progress. Colours only when stdout is a terminal.
 demo: deps
-	$(CARGO) build --quiet --bins --examples
-	$(CARGO) run --quiet --example quickstart -- target/debug/plexus
+	@echo "make demo: building plexus and the quickstart (the first build compiles every dependency: a few minutes)"
+	@if [ -t 1 ]; then color=auto; else color=never; fi; \
+	echo "$(CARGO) build --bins --examples --color $$color"; \
+	$(CARGO) build --bins --examples --color $$color
+	@echo "make demo: running the quickstart (target/debug/examples/quickstart)"
+	@target/debug/examples/quickstart target/debug/plexus
 
 # The binary for nodes: statically linked and not position-independent, like the Go CNI plugins
 # beside it. It is copied from an image onto hosts whose libc may differ, and a static binary

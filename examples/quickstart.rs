@@ -40,8 +40,15 @@ fn sh(args: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A section title: bold on a terminal, plain text anywhere else (a log, a pipe, CI) or when
+/// `NO_COLOR` is set.
 fn title(s: &str) {
-    println!("\n\x1b[1m== {s}\x1b[0m");
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        println!("\n\x1b[1m== {s}\x1b[0m");
+    } else {
+        println!("\n== {s}");
+    }
 }
 
 fn main() {

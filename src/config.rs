@@ -34,6 +34,43 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Every key [`Config::parse`] reads, aliases included: plexus's own keys, as `plexus lint`
+/// knows them. A unit test keeps it equal to the parser's fields.
+pub const KNOWN_KEYS: &[&str] = &[
+    "cniVersion",
+    "name",
+    "type",
+    "confDir",
+    "cniDir",
+    "cniConfigDir",
+    "binDir",
+    "clusterNetwork",
+    "defaultNetworks",
+    "delegates",
+    "readinessindicatorfile",
+    "readinessIndicatorFile",
+    "logFile",
+    "logLevel",
+    "logToStderr",
+    "delegateTimeoutSeconds",
+    "runtimeConfig",
+    "kubeconfig",
+    "namespaceIsolation",
+    "globalNamespaces",
+    "multusNamespace",
+    "clusterNetworkNamespace",
+    "systemNamespaces",
+    "apiTimeoutSeconds",
+    "apiRetryBudgetSeconds",
+    "strictCapabilities",
+    "addedInterfaceEvents",
+    "builtinDelegates",
+    "parallelAttach",
+    "alongsideClusterNetwork",
+    "maxParallelAttach",
+    "deviceCheckpointFile",
+];
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Raw {
@@ -285,5 +322,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod known_keys_tests;
 #[cfg(test)]
 mod tests;

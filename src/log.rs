@@ -8,15 +8,26 @@ use std::sync::Mutex;
 use tracing::Level;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
-/// Maps Multus's `logLevel` spellings (panic, error, warning, info, debug, verbose) to a level.
-pub fn level(s: &str) -> Level {
+/// The `logLevel` names plexus documents (Multus's spellings), least verbose first.
+pub const LEVEL_NAMES: &[&str] = &["panic", "error", "warning", "info", "debug", "verbose"];
+
+/// The level a `logLevel` name means (any case; `trace` is `verbose`), or `None` for a name
+/// plexus does not know.
+pub fn known_level(s: &str) -> Option<Level> {
     match s.to_ascii_lowercase().as_str() {
-        "panic" | "error" => Level::ERROR,
-        "info" => Level::INFO,
-        "debug" => Level::DEBUG,
-        "verbose" | "trace" => Level::TRACE,
-        _ => Level::WARN,
+        "panic" | "error" => Some(Level::ERROR),
+        "warning" => Some(Level::WARN),
+        "info" => Some(Level::INFO),
+        "debug" => Some(Level::DEBUG),
+        "verbose" | "trace" => Some(Level::TRACE),
+        _ => None,
     }
+}
+
+/// Maps Multus's `logLevel` spellings (panic, error, warning, info, debug, verbose) to a level;
+/// an unknown name (`plexus lint` reports it) is `warning`, the default.
+pub fn level(s: &str) -> Level {
+    known_level(s).unwrap_or(Level::WARN)
 }
 
 /// Installs the global subscriber. A log file that cannot be opened is reported on stderr and
@@ -63,5 +74,9 @@ mod tests {
         for (s, want) in rows {
             assert_eq!(super::level(s), want, "{s}");
         }
+        for name in super::LEVEL_NAMES {
+            assert!(super::known_level(name).is_some(), "{name}");
+        }
+        assert_eq!(super::known_level("loud"), None);
     }
 }

@@ -61,7 +61,7 @@ fn differential(conf: impl Fn(&str) -> Value, args: &str, setup: impl Fn(&Netns)
     }
     let plexus = sides.pop().unwrap();
     let reference = sides.pop().unwrap();
-    let version = conf("")["cniVersion"]
+    let version = reference.conf(&conf)["cniVersion"]
         .as_str()
         .unwrap_or("1.0.0")
         .to_string();
@@ -97,13 +97,20 @@ fn differential(conf: impl Fn(&str) -> Value, args: &str, setup: impl Fn(&Netns)
     }
 }
 
+impl Side {
+    /// `conf` with this side's own host-local `dataDir` (never the host's default).
+    fn conf(&self, conf: &impl Fn(&str) -> Value) -> Value {
+        conf(&self.data.path.display().to_string())
+    }
+}
+
 impl Diff {
     /// DEL through both (twice, and once more without a netns): all succeed, the pods match
     /// again, and no lease is left.
     fn del_and_compare(&self, conf: impl Fn(&str) -> Value) {
         for side in [&self.reference, &self.plexus] {
             let bin = &side.bin;
-            let c = conf(&side.data.path.display().to_string());
+            let c = side.conf(&conf);
             for netns in [side.pod.path(), side.pod.path(), String::new()] {
                 let out = side.node.run(bin, &call("DEL", &netns, ""), &c);
                 assert!(out.ok, "DEL {bin:?} netns={netns:?}: {out:?}");
@@ -140,6 +147,8 @@ fn conf(mode: Option<&str>, mtu: Option<u32>, extra: Value, ipam: Value) -> impl
         }
         let mut ipam = ipam.clone();
         if ipam["type"] == "host-local" {
+            // An empty dataDir would be host-local's default, /var/lib/cni/networks: the host's.
+            assert!(!data.is_empty(), "host-local needs the test's own dataDir");
             ipam["dataDir"] = json!(data);
         }
         if !ipam.is_null() {
@@ -247,7 +256,9 @@ fn macvlan_mtu_above_master_fails_like_reference() {
     );
     // The reference validates the MTU again on DEL and fails it; plexus's DEL stays best effort.
     let p = &d.plexus;
-    let del = p.node.run(&p.bin, &call("DEL", &p.pod.path(), ""), &c(""));
+    let del = p
+        .node
+        .run(&p.bin, &call("DEL", &p.pod.path(), ""), &p.conf(&c));
     assert!(del.ok, "{del:?}");
     assert!(!p.pod.ip(&["-br", "link"]).contains("net1"));
 }
@@ -349,7 +360,7 @@ fn macvlan_check_passes_on_own_result_and_fails_after_tampering() {
     let d = differential(&c, "", |_| {});
     for side in [&d.reference, &d.plexus] {
         let bin = &side.bin;
-        let mut cc = c(&side.data.path.display().to_string());
+        let mut cc = side.conf(&c);
         cc["prevResult"] = side.add.json.clone();
         let ok = side
             .node
@@ -357,7 +368,7 @@ fn macvlan_check_passes_on_own_result_and_fails_after_tampering() {
         assert!(ok.ok, "CHECK {bin:?}: {ok:?}");
     }
     // Remove the address plexus applied: its CHECK must notice.
-    let mut cc = c(&d.plexus.data.path.display().to_string());
+    let mut cc = d.plexus.conf(&c);
     cc["prevResult"] = d.plexus.add.json.clone();
     d.plexus.pod.ip(&["addr", "flush", "dev", "net1"]);
     let p = &d.plexus;

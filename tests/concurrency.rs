@@ -50,24 +50,24 @@ fn ten_containers_in_parallel() {
 }
 
 /// Operations on one container id are serialised (a DEL waits for the ADD in progress);
-/// other containers do not wait.
+/// other containers do not wait. The ADD is held at a gate in its third network; the DEL of
+/// the same container is seen blocked on that container's lock (in `/proc/locks`), and another
+/// container's ADD and DEL complete while the gate is still closed.
 #[test]
 fn same_container_waits_other_containers_do_not() {
-    use common::{feed_and_collect, plexus_bin, scripted_plugin, wait_deadline, wait_for};
-    use std::time::{Duration, Instant};
+    use common::signal::{Gate, blocked_on_a_lock, wait_until};
+    use common::{ADD_OK, scripted_plugin};
 
     let env = TestEnv::new("cser", 82);
     let (pod, other) = (env.add_pod(), env.add_pod());
-    let gate = env.dir.join("gate.open");
-    let entered = env.dir.join("gate.entered");
+    let gate = Gate::new(&env, "add");
     let log = env.dir.join("calls.log");
     scripted_plugin(
         &env,
         "px-gate",
         &format!(
-            "touch '{e}'; while [ ! -f '{g}' ]; do sleep 0.02; done; echo 'ADD-END' >> '{l}'; echo '{{\"cniVersion\":\"1.0.0\",\"interfaces\":[],\"ips\":[]}}'",
-            e = entered.display(),
-            g = gate.display(),
+            "{wait}echo 'ADD-END' >> '{l}'; {ADD_OK}",
+            wait = gate.wait_sh(),
             l = log.display()
         ),
     );
@@ -78,46 +78,32 @@ fn same_container_waits_other_containers_do_not() {
         &conf::plugin_conf("gate-c", "px-gate"),
     );
     cfg["defaultNetworks"] = serde_json::json!([conf::MACVLAN, "gate-c"]);
+    // Longer than a test waits for any signal: the plugin held at the gate is never killed first.
+    cfg["delegateTimeoutSeconds"] = serde_json::json!(45);
     let id = format!("c{}", env.uid);
-    let stdin = cfg.to_string();
 
-    let mut add = env.spawn(&plexus_bin(), &env.vars("ADD", &id, Some(&pod)));
-    let add_io = feed_and_collect(&mut add, stdin.as_bytes());
-    assert!(
-        wait_for(Duration::from_secs(30), || entered.exists()),
-        "the gated ADD never reached its third network"
+    let add = env.start_plexus("ADD", &id, Some(&pod), &cfg);
+    gate.wait_arrivals(1, || env.log());
+    let del = env.start_plexus("DEL", &id, Some(&pod), &cfg);
+    wait_until(
+        "the DEL of a container whose ADD is in progress waits for that container's lock",
+        || blocked_on_a_lock(del.pid()),
+        || env.log(),
     );
 
-    let mut del = env.spawn(&plexus_bin(), &env.vars("DEL", &id, Some(&pod)));
-    let del_io = feed_and_collect(&mut del, stdin.as_bytes());
-
-    // Another container is not held up by the lock of this one.
+    // Another container is not held up by the lock of this one: its ADD and DEL finish while
+    // the gated ADD still holds its own lock (they would wait for the gate forever otherwise).
     let other_cfg = {
         let mut c = cfg.clone();
         c["defaultNetworks"] = serde_json::json!([conf::MACVLAN]);
         c
     };
-    let t = Instant::now();
     env.plexus("ADD", "other-1", Some(&other), &other_cfg).ok();
     env.plexus("DEL", "other-1", Some(&other), &other_cfg).ok();
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "other container waited {:?}",
-        t.elapsed()
-    );
 
-    // The DEL of the same id must still be waiting for the ADD.
-    assert!(
-        wait_deadline(&mut del, Duration::from_millis(500)).is_none(),
-        "DEL finished while the ADD of the same container was still running"
-    );
-    std::fs::write(&gate, "").unwrap();
-    let add_status = wait_deadline(&mut add, Duration::from_secs(30)).expect("ADD finishes");
-    let del_status = wait_deadline(&mut del, Duration::from_secs(30)).expect("DEL finishes");
-    let (add_out, del_out) = (add_io.0.join().unwrap(), del_io.0.join().unwrap());
-    let _ = (add_io.1.join(), del_io.1.join());
-    assert!(add_status.success(), "ADD: {add_status} {add_out}");
-    assert!(del_status.success(), "DEL: {del_status} {del_out}");
+    gate.open();
+    add.finish().ok();
+    del.finish().ok();
     let calls = env.calls();
     let end = calls
         .iter()

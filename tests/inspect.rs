@@ -383,6 +383,82 @@ fn json_prints_the_raw_records() {
     assert_eq!(one, incomplete_record());
 }
 
+/// With `--json`, stdout is JSON whatever happens: an empty list without a journal, and
+/// `{"error": ...}` (exit 1, the message on stderr too) when the container cannot be shown.
+#[test]
+fn json_is_printed_in_every_case() {
+    let d = journal();
+    fs::write(d.0.join("badc0ffee.json"), b"{not json\n").unwrap();
+    write(
+        &d.0,
+        &Record {
+            container_id: "fedcba0000".into(),
+            ..incomplete_record()
+        },
+    );
+    let missing = d.0.join("no-journal-here");
+    let empty = d.0.join("empty");
+    fs::create_dir(&empty).unwrap();
+    let before = snapshot(&d.0);
+    let rows: &[(&str, &Path, &[&str], i32, Option<&str>)] = &[
+        ("no journal directory", &missing, &[], 0, None),
+        ("an empty journal directory", &empty, &[], 0, None),
+        (
+            "an id without a journal directory",
+            &missing,
+            &["abc"],
+            1,
+            Some("no journal directory at"),
+        ),
+        (
+            "an unknown id",
+            &d.0,
+            &["nosuchcontainer"],
+            1,
+            Some("no journal for container \"nosuchcontainer\""),
+        ),
+        (
+            "an ambiguous prefix",
+            &d.0,
+            &["fedcba"],
+            1,
+            Some("\"fedcba\" matches 2 containers: fedcba0000, fedcba9876"),
+        ),
+        (
+            "a quarantined record",
+            &d.0,
+            &["deadbeef"],
+            1,
+            Some("did not parse and was moved aside as"),
+        ),
+        (
+            "a record that is not JSON",
+            &d.0,
+            &["badc0ffee"],
+            1,
+            Some("badc0ffee.json: not JSON"),
+        ),
+    ];
+    for (name, dir, args, code, error) in rows {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let r = inspect(dir, &all);
+        assert_eq!(r.code, *code, "{name}: {}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{name}: stdout is not JSON ({e}): {:?}", r.stdout));
+        match error {
+            None => assert_eq!(v, json!([]), "{name}"),
+            Some(msg) => {
+                let got = v["error"].as_str().unwrap_or_default();
+                assert!(got.contains(msg), "{name}: {v}");
+                assert!(r.stderr.contains(got), "{name}: stderr {:?}", r.stderr);
+            }
+        }
+    }
+    assert!(!missing.exists(), "inspect must not create the journal dir");
+    assert_eq!(snapshot(&d.0), before, "inspect changed the journal dir");
+}
+
 #[test]
 fn missing_or_empty_journal_dir() {
     let d = TempDir::new("m");

@@ -98,57 +98,125 @@ fn read_record(path: &Path) -> Result<(Value, Record), String> {
     Ok((raw, rec))
 }
 
-/// Runs `plexus inspect`.
+/// Why `plexus inspect` cannot show what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// The journal directory cannot be listed.
+    #[error("cannot read {}: {source}", dir.display())]
+    ReadDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// There is no journal directory, so no container can be shown.
+    #[error(
+        "no journal directory at {}: plexus has not attached any container on this node (or \
+         cniDir is elsewhere: --cni-dir)",
+        dir.display()
+    )]
+    NoDir {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// No record for that id.
+    #[error("no journal for container {id:?} in {}", dir.display())]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The journal directory.
+        dir: PathBuf,
+    },
+    /// The record of that id did not parse and was quarantined.
+    #[error(
+        "the journal of container {id:?} did not parse and was moved aside as {}",
+        moved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    Quarantined {
+        /// The id asked for.
+        id: String,
+        /// The quarantined files.
+        moved: Vec<PathBuf>,
+    },
+    /// A prefix matching several containers.
+    #[error("{id:?} matches {} containers: {}", ids.len(), ids.join(", "))]
+    Ambiguous {
+        /// The prefix asked for.
+        id: String,
+        /// The ids it matches.
+        ids: Vec<String>,
+    },
+    /// The record exists but cannot be read as one.
+    #[error("{}: {reason}", path.display())]
+    Unreadable {
+        /// The record's file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Runs `plexus inspect`. With `--json`, stdout is JSON in every case: the records (an empty
+/// list without a journal), the record asked for, or `{"error": MESSAGE}` with exit 1 (the
+/// message also goes to stderr, as without `--json`).
 pub fn run(args: InspectArgs) -> ExitCode {
+    match inspect(&args) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("plexus inspect: {e}");
+            if args.json {
+                println!("{}", pretty(&serde_json::json!({ "error": e.to_string() })));
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What `plexus inspect` prints on success.
+fn inspect(args: &InspectArgs) -> Result<String, InspectError> {
     let dir = &args.cni_dir;
     let listing = match scan(dir) {
         Ok(Some(l)) => l,
         Ok(None) => {
-            println!(
-                "no journal directory at {}: plexus has not attached any container on this node \
-                 (or cniDir is elsewhere: --cni-dir)",
-                dir.display()
-            );
-            return if args.container_id.is_some() {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
+            let missing = InspectError::NoDir { dir: dir.clone() };
+            return match (&args.container_id, args.json) {
+                (Some(_), _) => Err(missing),
+                (None, true) => Ok(format!("{}\n", pretty(&Value::Array(Vec::new())))),
+                (None, false) => Ok(format!("{missing}\n")),
             };
         }
-        Err(e) => {
-            eprintln!("plexus inspect: cannot read {}: {e}", dir.display());
-            return ExitCode::FAILURE;
+        Err(source) => {
+            return Err(InspectError::ReadDir {
+                dir: dir.clone(),
+                source,
+            });
         }
     };
     match &args.container_id {
-        None => list(&listing, args.json),
+        None => Ok(list(&listing, args.json)),
         Some(id) => one(&listing, id, dir, args.json),
     }
 }
 
-fn list(listing: &Listing, json: bool) -> ExitCode {
-    if json {
-        let all: Vec<&Value> = listing
-            .records
-            .iter()
-            .filter_map(|j| j.record.as_ref().ok().map(|(raw, _)| raw))
-            .collect();
-        for j in &listing.records {
-            if let Err(e) = &j.record {
-                eprintln!("plexus inspect: {}: {e}", j.path.display());
-            }
-        }
-        println!(
-            "{}",
-            pretty(&Value::from(all.into_iter().cloned().collect::<Vec<_>>()))
-        );
-    } else {
-        print!("{}", show::table(listing));
+fn list(listing: &Listing, json: bool) -> String {
+    if !json {
+        return show::table(listing);
     }
-    ExitCode::SUCCESS
+    let mut all = Vec::new();
+    for j in &listing.records {
+        match &j.record {
+            Ok((raw, _)) => all.push(raw.clone()),
+            // Not a record: named on stderr, so the list stays a list of records.
+            Err(e) => eprintln!("plexus inspect: {}: {e}", j.path.display()),
+        }
+    }
+    format!("{}\n", pretty(&Value::Array(all)))
 }
 
-fn one(listing: &Listing, want: &str, dir: &Path, json: bool) -> ExitCode {
+fn one(listing: &Listing, want: &str, dir: &Path, json: bool) -> Result<String, InspectError> {
     let exact = listing.records.iter().find(|j| j.id == want);
     let candidates: Vec<&Journaled> = match exact {
         Some(j) => vec![j],
@@ -161,52 +229,38 @@ fn one(listing: &Listing, want: &str, dir: &Path, json: bool) -> ExitCode {
     let j = match candidates.as_slice() {
         [j] => *j,
         [] => {
-            let moved: Vec<&String> = listing
+            let moved: Vec<PathBuf> = listing
                 .quarantined
                 .iter()
                 .filter(|q| q.starts_with(&format!("{want}.corrupt-")))
+                .map(|q| dir.join(q))
                 .collect();
-            if moved.is_empty() {
-                eprintln!(
-                    "plexus inspect: no journal for container {want:?} in {}",
-                    dir.display()
-                );
-            } else {
-                for q in moved {
-                    eprintln!(
-                        "plexus inspect: the journal of container {want:?} did not parse and was \
-                         moved aside as {}",
-                        dir.join(q).display()
-                    );
+            return Err(if moved.is_empty() {
+                InspectError::NotFound {
+                    id: want.to_string(),
+                    dir: dir.to_path_buf(),
                 }
-            }
-            return ExitCode::FAILURE;
+            } else {
+                InspectError::Quarantined {
+                    id: want.to_string(),
+                    moved,
+                }
+            });
         }
         many => {
-            eprintln!(
-                "plexus inspect: {want:?} matches {} containers: {}",
-                many.len(),
-                many.iter()
-                    .map(|j| j.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            return ExitCode::FAILURE;
+            return Err(InspectError::Ambiguous {
+                id: want.to_string(),
+                ids: many.iter().map(|j| j.id.clone()).collect(),
+            });
         }
     };
     match &j.record {
-        Err(e) => {
-            eprintln!("plexus inspect: {}: {e}", j.path.display());
-            ExitCode::FAILURE
-        }
-        Ok((raw, _)) if json => {
-            println!("{}", pretty(raw));
-            ExitCode::SUCCESS
-        }
-        Ok((_, rec)) => {
-            print!("{}", show::detail(rec, &j.path));
-            ExitCode::SUCCESS
-        }
+        Err(reason) => Err(InspectError::Unreadable {
+            path: j.path.clone(),
+            reason: reason.clone(),
+        }),
+        Ok((raw, _)) if json => Ok(format!("{}\n", pretty(raw))),
+        Ok((_, rec)) => Ok(show::detail(rec, &j.path)),
     }
 }
 

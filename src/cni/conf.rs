@@ -34,6 +34,36 @@ pub enum ConfError {
     },
 }
 
+/// Every problem of a network config ([`ConfList::check_value`]): the first, as
+/// [`ConfList::from_value`] reports it, and the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfProblems {
+    /// The first problem.
+    pub first: ConfError,
+    /// The others, in order.
+    pub more: Vec<ConfError>,
+}
+
+impl ConfProblems {
+    /// `found` so far followed by `last`, which ends the check.
+    fn ending(mut found: Vec<ConfError>, last: ConfError) -> ConfProblems {
+        if found.is_empty() {
+            return ConfProblems {
+                first: last,
+                more: Vec::new(),
+            };
+        }
+        let first = found.remove(0);
+        found.push(last);
+        ConfProblems { first, more: found }
+    }
+
+    /// Every problem, in order.
+    pub fn all(self) -> Vec<ConfError> {
+        std::iter::once(self.first).chain(self.more).collect()
+    }
+}
+
 /// A network config normalised to a list of plugins (a single conf becomes a list of one).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfList {
@@ -68,37 +98,68 @@ impl ConfList {
     ///
     /// # Errors
     /// [`ConfError::Invalid`] for a missing or unsafe `type`, a missing name, a missing
-    /// `plugins` list; [`ConfError::Version`] for a cniVersion plexus does not speak.
+    /// `plugins` list; [`ConfError::Version`] for a cniVersion plexus does not speak. The first
+    /// problem found, in the order [`ConfList::check_value`] lists them.
     pub fn from_value(
         v: Value,
         source_name: &str,
         default_name: Option<&str>,
     ) -> Result<ConfList, ConfError> {
+        ConfList::check_value(v, source_name, default_name).map_err(|p| p.first)
+    }
+
+    /// As [`ConfList::from_value`], but collecting every problem instead of stopping at the
+    /// first (for `plexus lint`): the cniVersion, the name, then each plugin's `type` and
+    /// `ipam.type` in order. A config that is not an object or whose `plugins` is not a list of
+    /// objects ends the check there.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn check_value(
+        v: Value,
+        source_name: &str,
+        default_name: Option<&str>,
+    ) -> Result<ConfList, ConfProblems> {
         let invalid = |reason: String| ConfError::Invalid {
             source_name: source_name.to_string(),
             reason,
         };
         let Value::Object(mut top) = v else {
-            return Err(invalid("a network config must be a JSON object".into()));
+            return Err(ConfProblems::ending(
+                Vec::new(),
+                invalid("a network config must be a JSON object".into()),
+            ));
         };
+        let mut problems = Vec::new();
         let cni_version = match top.get("cniVersion") {
             None => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(invalid("cniVersion must be a string".into())),
+            Some(Value::String(s)) => {
+                if Version::parse_supported(s).is_none() {
+                    problems.push(ConfError::Version {
+                        source_name: source_name.to_string(),
+                        version: s.clone(),
+                    });
+                }
+                s.clone()
+            }
+            Some(_) => {
+                problems.push(invalid("cniVersion must be a string".into()));
+                String::new()
+            }
         };
-        if Version::parse_supported(&cni_version).is_none() {
-            return Err(ConfError::Version {
-                source_name: source_name.to_string(),
-                version: cni_version,
-            });
-        }
         let name = match top.get("name") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             None | Some(Value::String(_)) => match default_name {
                 Some(d) => d.to_string(),
-                None => return Err(invalid("the config has no \"name\"".into())),
+                None => {
+                    problems.push(invalid("the config has no \"name\"".into()));
+                    String::new()
+                }
             },
-            Some(_) => return Err(invalid("name must be a string".into())),
+            Some(_) => {
+                problems.push(invalid("name must be a string".into()));
+                String::new()
+            }
         };
         let flag =
             |m: &Map<String, Value>, k: &str| m.get(k).and_then(Value::as_bool).unwrap_or(false);
@@ -107,23 +168,29 @@ impl ConfList {
         let (plugins, single) = match top.remove("plugins") {
             Some(Value::Array(list)) => {
                 if list.is_empty() {
-                    return Err(invalid("\"plugins\" is empty".into()));
+                    let last = invalid("\"plugins\" is empty".into());
+                    return Err(ConfProblems::ending(problems, last));
                 }
                 let mut out = Vec::with_capacity(list.len());
                 for (i, p) in list.into_iter().enumerate() {
                     match p {
                         Value::Object(m) => out.push(m),
-                        _ => return Err(invalid(format!("plugins[{i}] is not an object"))),
+                        _ => {
+                            let last = invalid(format!("plugins[{i}] is not an object"));
+                            return Err(ConfProblems::ending(problems, last));
+                        }
                     }
                 }
                 (out, false)
             }
-            Some(_) => return Err(invalid("\"plugins\" must be a list".into())),
+            Some(_) => {
+                let last = invalid("\"plugins\" must be a list".into());
+                return Err(ConfProblems::ending(problems, last));
+            }
             None => {
                 if !top.contains_key("type") {
-                    return Err(invalid(
-                        "the config has neither \"type\" nor \"plugins\"".into(),
-                    ));
+                    let last = invalid("the config has neither \"type\" nor \"plugins\"".into());
+                    return Err(ConfProblems::ending(problems, last));
                 }
                 (vec![top], true)
             }
@@ -134,20 +201,14 @@ impl ConfList {
             } else {
                 format!("plugins[{i}].")
             };
-            let ty = match p.get("type") {
-                Some(Value::String(s)) => s.as_str(),
-                _ => return Err(invalid(format!("{at}type is missing or not a string"))),
-            };
-            validate_plugin_name(ty).map_err(|r| invalid(format!("{at}type: {r}")))?;
-            if let Some(ipam) = p.get("ipam") {
-                match ipam.get("type") {
-                    Some(Value::String(s)) => validate_plugin_name(s)
-                        .map_err(|r| invalid(format!("{at}ipam.type: {r}")))?,
-                    None if ipam.as_object().is_some_and(|m| m.is_empty()) => {}
-                    None => return Err(invalid(format!("{at}ipam has no type"))),
-                    Some(_) => return Err(invalid(format!("{at}ipam.type must be a string"))),
-                }
-            }
+            problems.extend(plugin_problems(p, &at).into_iter().map(invalid));
+        }
+        let mut problems = problems.into_iter();
+        if let Some(first) = problems.next() {
+            return Err(ConfProblems {
+                first,
+                more: problems.collect(),
+            });
         }
         Ok(ConfList {
             cni_version,
@@ -282,6 +343,32 @@ impl ConfList {
     }
 }
 
+/// The problems of one plugin's `type` and `ipam.type` (`at` prefixes their field).
+fn plugin_problems(p: &Map<String, Value>, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    match p.get("type") {
+        Some(Value::String(ty)) => {
+            if let Err(r) = validate_plugin_name(ty) {
+                out.push(format!("{at}type: {r}"));
+            }
+        }
+        _ => out.push(format!("{at}type is missing or not a string")),
+    }
+    if let Some(ipam) = p.get("ipam") {
+        match ipam.get("type") {
+            Some(Value::String(s)) => {
+                if let Err(r) = validate_plugin_name(s) {
+                    out.push(format!("{at}ipam.type: {r}"));
+                }
+            }
+            None if ipam.as_object().is_some_and(|m| m.is_empty()) => {}
+            None => out.push(format!("{at}ipam has no type")),
+            Some(_) => out.push(format!("{at}ipam.type must be a string")),
+        }
+    }
+    out
+}
+
 /// Why a plugin `type` is not a plain file name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PluginNameError {
@@ -408,6 +495,53 @@ mod tests {
                 }
                 (Err(e), Err(frag)) => assert!(e.to_string().contains(frag), "{name}: {e}"),
                 (got, _) => panic!("{name}: unexpected {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn check_value_lists_every_problem_table() {
+        let rows: &[(&str, Value, &[&str])] = &[
+            (
+                "version, name and both types",
+                json!({"cniVersion":"9.9.9","type":"../x","ipam":{"type":"/bin/sh"}}),
+                &[
+                    "t: unsupported cniVersion \"9.9.9\"",
+                    "t: the config has no \"name\"",
+                    "t: type: plugin name \"../x\"",
+                    "t: ipam.type: plugin name \"/bin/sh\"",
+                ],
+            ),
+            (
+                "each plugin of a list",
+                json!({"cniVersion":"1.0.0","name":"l","plugins":[{"type":".."},{"type":"ok"},{}]}),
+                &[
+                    "t: plugins[0].type: plugin name \"..\"",
+                    "t: plugins[2].type is missing",
+                ],
+            ),
+            (
+                "a bad list ends the check",
+                json!({"cniVersion":true,"name":"l","plugins":{}}),
+                &[
+                    "t: cniVersion must be a string",
+                    "t: \"plugins\" must be a list",
+                ],
+            ),
+            (
+                "alone",
+                json!("x"),
+                &["t: a network config must be a JSON object"],
+            ),
+        ];
+        for (name, v, want) in rows {
+            let p = ConfList::check_value(v.clone(), "t", None).expect_err(name);
+            let first = ConfList::from_value(v.clone(), "t", None).expect_err(name);
+            assert_eq!(first, p.first, "{name}: from_value reports the first");
+            let got: Vec<String> = p.all().iter().map(ToString::to_string).collect();
+            assert_eq!(got.len(), want.len(), "{name}: {got:#?}");
+            for (g, w) in got.iter().zip(*want) {
+                assert!(g.starts_with(w), "{name}: {g:?} does not start with {w:?}");
             }
         }
     }

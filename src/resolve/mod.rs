@@ -343,29 +343,46 @@ impl<'a> Resolver<'a> {
             })
     }
 
-    /// [`Resolver::nad_conf`], with only what is wrong (for `plexus lint`, which names the NAD
-    /// itself).
+    /// [`Resolver::nad_conf`], with only what is wrong (the first problem).
     ///
     /// # Errors
     /// [`NadProblem`].
     pub fn nad_config(&self, key: &NadKey, nad: &NadObject) -> Result<ResolvedNad, NadProblem> {
+        self.nad_problems(key, nad).map_err(|mut all| all.remove(0))
+    }
+
+    /// [`Resolver::nad_config`] with every problem of the config, in order (`plexus lint`
+    /// reports them all; the NAD and the field are named by the caller).
+    ///
+    /// # Errors
+    /// Every [`NadProblem`] found (never none).
+    pub fn nad_problems(
+        &self,
+        key: &NadKey,
+        nad: &NadObject,
+    ) -> Result<ResolvedNad, Vec<NadProblem>> {
         let (ns, name) = key;
         let conf = match nad.config() {
             Some(text) => {
-                let v: serde_json::Value =
-                    serde_json::from_str(text).map_err(|e| NadProblem::Json(e.to_string()))?;
-                ConfList::from_value(
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| vec![NadProblem::Json(e.to_string())])?;
+                ConfList::check_value(
                     v,
                     &format!("NetworkAttachmentDefinition {ns}/{name}"),
                     Some(name),
                 )
-                .map_err(NadProblem::Config)?
+                .map_err(|p| {
+                    p.all()
+                        .into_iter()
+                        .map(NadProblem::Config)
+                        .collect::<Vec<_>>()
+                })?
             }
             None => refs::load_required(name, &self.cfg.conf_dir, &self.cfg.self_type)
-                .map_err(NadProblem::NoFile)?,
+                .map_err(|e| vec![NadProblem::NoFile(e)])?,
         };
         if conf.runs(&self.cfg.self_type) {
-            return Err(NadProblem::SelfReference(self.cfg.self_type.clone()));
+            return Err(vec![NadProblem::SelfReference(self.cfg.self_type.clone())]);
         }
         Ok(ResolvedNad {
             conf,

@@ -4,7 +4,7 @@
 //! requests plexus made and of the network-status it wrote.
 
 use super::conf::{cluster_conflist, host_local, plexus_base, write_conf};
-use super::{Outcome, TestEnv, link, plexus_bin};
+use super::{Outcome, Running, TestEnv, link, plexus_bin};
 use plexus_testapi::TestApiServer;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -171,9 +171,21 @@ impl Cluster {
 
     /// Invokes plexus for `pod` as the runtime does.
     pub fn cni(&self, command: &str, id: &str, netns: &str, pod: &Pod, conf: &Value) -> Outcome {
+        self.start_cni(command, id, netns, pod, conf).finish()
+    }
+
+    /// Starts plexus for `pod` as [`Cluster::cni`] does, without waiting for it.
+    pub fn start_cni(
+        &self,
+        command: &str,
+        id: &str,
+        netns: &str,
+        pod: &Pod,
+        conf: &Value,
+    ) -> Running {
         let vars = self.vars(command, id, netns, pod);
         self.env
-            .call(&plexus_bin(), &vars, conf.to_string().as_bytes())
+            .start(&plexus_bin(), &vars, conf.to_string().as_bytes())
     }
 
     /// The pod's network-status annotation as a list; panics when it is missing or malformed.

@@ -15,7 +15,9 @@
 
 pub mod conf;
 pub mod k8s;
+pub mod lint;
 pub mod result;
+pub mod signal;
 
 use serde_json::Value;
 use std::fs;
@@ -247,22 +249,35 @@ impl TestEnv {
 
     /// Invokes `bin` in the node netns with exactly `vars` (plus PATH) and `stdin`.
     pub fn call(&self, bin: &Path, vars: &[(String, String)], stdin: &[u8]) -> Outcome {
+        self.start(bin, vars, stdin).finish()
+    }
+
+    /// Starts plexus as [`TestEnv::plexus`] does, without waiting for it: the test acts while
+    /// it runs, then [`Running::finish`]es it.
+    pub fn start_plexus(
+        &self,
+        command: &str,
+        id: &str,
+        pod: Option<&str>,
+        conf: &Value,
+    ) -> Running {
+        let vars = self.vars(command, id, pod);
+        self.start(&plexus_bin(), &vars, conf.to_string().as_bytes())
+    }
+
+    /// Starts `bin` as [`TestEnv::call`] does, without waiting for it.
+    pub fn start(&self, bin: &Path, vars: &[(String, String)], stdin: &[u8]) -> Running {
         let started = Instant::now();
         let mut child = self.spawn(bin, vars);
         let (out, err) = feed_and_collect(&mut child, stdin);
-        let status = wait_deadline(&mut child, CALL_TIMEOUT).unwrap_or_else(|| {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{} did not finish within {CALL_TIMEOUT:?}", bin.display())
-        });
-        Outcome::new(
-            bin,
-            vars,
-            status,
-            out.join().unwrap(),
-            err.join().unwrap(),
-            started.elapsed(),
-        )
+        Running {
+            bin: bin.to_path_buf(),
+            vars: vars.to_vec(),
+            child,
+            out,
+            err,
+            started,
+        }
     }
 
     /// Starts `bin` in the node netns; the caller writes stdin and waits. The pid is reaped on drop.
@@ -526,6 +541,43 @@ pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
         status.is_some()
     });
     status
+}
+
+/// A CNI invocation in progress (from [`TestEnv::start`]).
+pub struct Running {
+    bin: PathBuf,
+    vars: Vec<(String, String)>,
+    child: Child,
+    out: Reader,
+    err: Reader,
+    started: Instant,
+}
+
+impl Running {
+    /// The process id (plexus itself: `ip netns exec` execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the invocation to end (at most [`CALL_TIMEOUT`], else the test fails).
+    pub fn finish(mut self) -> Outcome {
+        let status = wait_deadline(&mut self.child, CALL_TIMEOUT).unwrap_or_else(|| {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!(
+                "{} did not finish within {CALL_TIMEOUT:?}",
+                self.bin.display()
+            )
+        });
+        Outcome::new(
+            &self.bin,
+            &self.vars,
+            status,
+            self.out.join().unwrap(),
+            self.err.join().unwrap(),
+            self.started.elapsed(),
+        )
+    }
 }
 
 /// What one CNI invocation produced.

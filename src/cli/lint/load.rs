@@ -1,10 +1,96 @@
-//! Reading lint inputs: a file's bytes to its documents (JSON, or YAML with `---` separated
-//! documents), and Kubernetes `List`s flattened into their items.
+//! Reading lint inputs: the command line's paths to files (directories walked, `-` for
+//! stdin), a file's bytes to its documents (JSON, or YAML with `---` separated documents), and
+//! Kubernetes `List`s flattened into their items.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::report::{Report, Subject};
+
+/// The name findings give stdin (`-` on the command line).
+pub(crate) const STDIN: &str = "<stdin>";
+
+/// Extensions of the files taken from a directory.
+const EXTENSIONS: &[&str] = &["yaml", "yml", "json", "conf", "conflist"];
+
+/// The files the command line names: each file as given, every file under a directory (sorted,
+/// recursively, hidden entries skipped) whose extension is one of [`EXTENSIONS`], and stdin
+/// for `-` (read once).
+pub(crate) fn sources(paths: &[PathBuf], report: &mut Report) -> Vec<Source> {
+    let mut out = Vec::new();
+    let mut stdin_read = false;
+    for p in paths {
+        if p.as_os_str() == "-" {
+            if stdin_read {
+                report.error(&Subject::file(STDIN), "", "`-` is given more than once");
+                continue;
+            }
+            stdin_read = true;
+            let mut bytes = Vec::new();
+            out.push(Source {
+                name: STDIN.to_string(),
+                content: std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .map(|_| bytes)
+                    .map_err(|e| e.to_string()),
+            });
+        } else if p.is_dir() {
+            let before = out.len();
+            walk(p, &mut out, report);
+            if out.len() == before {
+                report.warning(
+                    &Subject::file(&p.display().to_string()),
+                    "",
+                    format!("the directory holds no .{} file", EXTENSIONS.join(", .")),
+                );
+            }
+        } else {
+            out.push(read(p));
+        }
+    }
+    out
+}
+
+fn read(p: &Path) -> Source {
+    Source {
+        name: p.display().to_string(),
+        content: std::fs::read(p).map_err(|e| e.to_string()),
+    }
+}
+
+/// Pushes the files under `dir`, in name order, descending into subdirectories (not into
+/// symbolic links to directories, so a loop cannot trap the walk).
+fn walk(dir: &Path, out: &mut Vec<Source>, report: &mut Report) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            let at = Subject::file(&dir.display().to_string());
+            report.error(&at, "", format!("cannot read the directory: {e}"));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    for p in paths {
+        let linked_dir = p.is_symlink() && p.is_dir();
+        if p.is_dir() && !linked_dir {
+            walk(&p, out, report);
+        } else if p.is_file()
+            && p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| EXTENSIONS.contains(&x))
+        {
+            out.push(read(&p));
+        }
+    }
+}
 
 /// A file named on the command line, with its bytes or why it could not be read.
 pub(crate) struct Source {

@@ -1,12 +1,14 @@
 //! NetworkAttachmentDefinitions: names, and `spec.config` through the parser ADD uses for a
-//! NAD's config (named after the NAD when it has no name; plugin-name safety; cniVersion).
+//! NAD's config (named after the NAD when it has no name; plugin-name safety; cniVersion), with
+//! its plugin types looked up.
 
 use serde_json::Value;
 
 use super::load::Doc;
+use super::netconf::{conf_error_message, missing_version};
+use super::plugins::PluginDirs;
 use super::report::{Report, Subject};
 use super::{Index, NadConf};
-use crate::cni::conf::ConfList;
 use crate::k8s::nad::NadObject;
 use crate::k8s::pod::{is_dns_label, is_dns_subdomain};
 use crate::resolve::{NadProblem, Resolver};
@@ -35,7 +37,7 @@ pub(crate) fn name_of(v: &Value) -> String {
 }
 
 /// Checks a NAD and records it in the index under `(namespace, name)`.
-pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
+pub(crate) fn check(doc: &Doc, index: &mut Index, plugins: &PluginDirs, report: &mut Report) {
     let v = &doc.value;
     let (ns, name) = (namespace_of(v), name_of(v));
     let at = Subject::object(&doc.file, KIND, Some(&ns), &name);
@@ -93,13 +95,7 @@ pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
     };
     let conf = match nad.config() {
         None => NadConf::Empty,
-        Some(_) => match nad_conf(&nad, &ns, &name) {
-            Ok(c) => NadConf::Valid(c),
-            Err(msg) => {
-                report.error(&at, "spec.config", msg);
-                NadConf::Invalid
-            }
-        },
+        Some(text) => check_config(text, &ns, &name, plugins, &at, report),
     };
     if index.nads.contains_key(&(ns.clone(), name.clone())) {
         report.warning(
@@ -111,18 +107,48 @@ pub(crate) fn check(doc: &Doc, index: &mut Index, report: &mut Report) {
     index.nads.insert((ns, name), conf);
 }
 
-/// A NAD's delegate config, through ADD's resolver: JSON, named after the NAD when it has no
-/// name, valid and safe plugin types, a cniVersion plexus speaks, not plexus itself. The
-/// message is the problem alone (the finding names the NAD and the field).
-fn nad_conf(nad: &NadObject, ns: &str, name: &str) -> Result<ConfList, String> {
+/// A NAD's delegate config, as ADD reads it (JSON, named after the NAD when it has no name,
+/// valid and safe plugin types, a cniVersion plexus speaks, not plexus itself), with every
+/// problem reported; then a missing cniVersion and plugin types that exist nowhere.
+fn check_config(
+    text: &str,
+    ns: &str,
+    name: &str,
+    plugins: &PluginDirs,
+    at: &Subject,
+    report: &mut Report,
+) -> NadConf {
+    const FIELD: &str = "spec.config";
     let cfg = super::pod::stand_in_config();
     let key = (ns.to_string(), name.to_string());
-    match Resolver::new(&cfg, "eth0", &[]).nad_config(&key, nad) {
-        Ok(r) => Ok(r.conf),
-        Err(NadProblem::Json(e)) => Err(format!("is not valid JSON: {e}")),
-        Err(NadProblem::Config(c)) => Err(super::netconf::conf_error_message(&c)),
-        Err(other) => Err(other.to_string()),
+    let nad = NadObject {
+        spec: Some(crate::k8s::nad::NetworkAttachmentDefinitionSpec {
+            config: Some(text.to_string()),
+        }),
+        ..NadObject::default()
+    };
+    // ADD's resolver, with every problem instead of the first.
+    let conf = match Resolver::new(&cfg, "eth0", &[]).nad_problems(&key, &nad) {
+        Ok(r) => NadConf::Valid(r.conf),
+        Err(problems) => {
+            for p in problems {
+                let msg = match p {
+                    NadProblem::Json(r) => format!("not valid JSON: {r}"),
+                    NadProblem::Config(e) => conf_error_message(&e),
+                    other => other.to_string(),
+                };
+                report.error(at, FIELD, msg);
+            }
+            NadConf::Invalid
+        }
+    };
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        if let Some(msg) = missing_version(&v) {
+            report.warning(at, FIELD, msg);
+        }
+        plugins.check(&v, "", at, FIELD, report);
     }
+    conf
 }
 
 /// Notes for NADs with an empty `spec.config`: which config file backs them, and whether it

@@ -13,7 +13,10 @@ use super::{Index, NadConf};
 use crate::cni::conf::ConfList;
 use crate::config::Config;
 use crate::k8s::pod::PodRef;
-use crate::k8s::selection::{DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection};
+use crate::k8s::selection::{
+    DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, Selection, parse_default_network,
+    parse_networks,
+};
 use crate::plan::missing_capabilities;
 use crate::resolve::{ConfigNetworks, NadSource, Ref, ResolveError, ResolvedNad, Resolver};
 
@@ -74,9 +77,11 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
     for key in path {
         tmpl = tmpl.and_then(|t| t.get(key));
     }
+    // `annotations:` with nothing after it is YAML null: no annotations, as the API server reads it.
     let Some(ann) = tmpl
         .and_then(|t| t.get("metadata"))
         .and_then(|m| m.get("annotations"))
+        .filter(|a| !a.is_null())
     else {
         return;
     };
@@ -84,33 +89,9 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
         report.error(&at, &field, "must be a map of strings");
         return;
     };
-    let mut annotations = BTreeMap::new();
-    for (key, value) in ann {
-        match value {
-            Value::String(s) => {
-                annotations.insert(key.clone(), s.clone());
-            }
-            other if key == NETWORKS_ANNOTATION || key == DEFAULT_NETWORK_ANNOTATION => {
-                report.error(
-                    &at,
-                    &field,
-                    format!("{key}: annotation values must be strings, found {other}"),
-                );
-                return;
-            }
-            _ => {}
-        }
-    }
-    if annotations
-        .get(DEFAULT_NETWORK_ANNOTATION)
-        .is_some_and(|s| s.trim().is_empty())
-    {
-        report.note(
-            &at,
-            &field,
-            format!("{DEFAULT_NETWORK_ANNOTATION}: empty, ignored (the cluster network is used)"),
-        );
-    }
+    let Some(annotations) = string_annotations(ann, &ns, &at, &field, report) else {
+        return;
+    };
     // With exactly one plexus config in the run, its rules (isolation, system namespaces,
     // default networks) apply; capability findings are lint's own (below).
     let cfg = match index.plexus.as_slice() {
@@ -151,9 +132,63 @@ pub(crate) fn check(doc: &Doc, kind: &str, index: &Index, strict: bool, report: 
             conf.unwrap_or_else(|| stand_in(&s.name)),
         );
     }
-    if let Err(e) = resolver.pod_plan(&pod, &req, &nets, &Linted(known), None) {
-        report.error(&at, &field, e.to_string());
+    match resolver.pod_plan(&pod, &req, &nets, &Linted(known), None) {
+        Ok(_) => {}
+        // The finding names the pod already.
+        Err(ResolveError::Plan { source, .. }) => report.error(&at, &field, source.to_string()),
+        Err(e) => report.error(&at, &field, e.to_string()),
     }
+}
+
+/// The annotations as strings, every problem of the two network annotations reported (both
+/// when both are bad: each is parsed with ADD's parser); `None` when any is.
+fn string_annotations(
+    ann: &Map<String, Value>,
+    ns: &str,
+    at: &Subject,
+    field: &str,
+    report: &mut Report,
+) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let mut bad = false;
+    for (key, value) in ann {
+        let ours = key == NETWORKS_ANNOTATION || key == DEFAULT_NETWORK_ANNOTATION;
+        match value {
+            Value::String(s) => {
+                out.insert(key.clone(), s.clone());
+            }
+            other if ours => {
+                report.error(
+                    at,
+                    field,
+                    format!("{key}: annotation values must be strings, found {other}"),
+                );
+                bad = true;
+            }
+            _ => {}
+        }
+    }
+    if let Some(v) = out.get(NETWORKS_ANNOTATION)
+        && let Err(e) = parse_networks(v, ns)
+    {
+        report.error(at, field, e.to_string());
+        bad = true;
+    }
+    match out.get(DEFAULT_NETWORK_ANNOTATION) {
+        Some(v) if v.trim().is_empty() => report.note(
+            at,
+            field,
+            format!("{DEFAULT_NETWORK_ANNOTATION}: empty, ignored (the cluster network is used)"),
+        ),
+        Some(v) => {
+            if let Err(e) = parse_default_network(v, ns) {
+                report.error(at, field, e.to_string());
+                bad = true;
+            }
+        }
+        None => {}
+    }
+    (!bad).then_some(out)
 }
 
 /// The plexus config lint assumes when the run holds none (or several): the defaults.

@@ -7,9 +7,11 @@ use std::fmt;
 pub(crate) enum Severity {
     /// Information only (an ignored document, a config resolved on the node).
     Note,
-    /// Works, but probably not as meant; fails the run under `--strict`.
+    /// Works, but probably not as meant (an unknown key, a likely misspelled plugin, a missing
+    /// cniVersion); fails the run under `--strict`.
     Warning,
-    /// ADD would fail (or the API server would reject the object).
+    /// ADD would fail, the API server would reject the object, or a setting cannot take effect
+    /// as written (a log level plexus does not know, a relative path).
     Error,
 }
 
