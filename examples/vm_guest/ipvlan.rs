@@ -3,13 +3,16 @@
 //! and static IPAM, CHECK, DEL twice and without a netns, DEL after the master is gone, the
 //! config errors the kernel reports, and traffic between pods of both on one master.
 
-use builtin_support::diff::{add_both, call, differential, netconf};
-use builtin_support::{Call, Netns};
+use std::path::Path;
+
+use builtin_support::diff::{REFERENCE_DIR, add_both, call, differential, netconf};
+use builtin_support::{Call, Netns, Node, Outcome, TempDir, leases};
 use serde_json::{Value, json};
 
 use crate::runner::Case;
 use crate::{
-    MASTER_MAC, assert_attached, builtin_support, host_local_gw, known_master_mac, ping, static_gw,
+    MASTER_MAC, assert_attached, assert_mtu, builtin_support, check_then_tamper, host_local_gw,
+    known_master_mac, ping, static_gw,
 };
 
 /// Every ipvlan case.
@@ -57,13 +60,14 @@ fn conf(mode: Option<&str>, mut fields: Value, ipam: Value) -> impl Fn(&str) -> 
 
 /// ADD (same result, MAC, link, addresses, routes), CHECK passes on both, DEL x3 matches.
 fn lifecycle(mode: &str, fields: Value, ipam: Value) {
+    let mtu = fields.get("mtu").map(|m| format!("mtu {m} "));
     let c = conf(Some(mode), fields, ipam);
     let d = differential("ipvlan", &c, "", known_master_mac);
     for side in d.sides() {
         assert_attached(side, "ipvlan", &format!("mode {mode} bridge"));
+        assert_mtu(side, mtu.as_deref());
     }
-    let (r, p) = d.check(&c);
-    assert!(r.ok && p.ok, "CHECK\nreference: {r:?}\nplexus: {p:?}");
+    check_then_tamper(&d, &c);
     d.del_and_compare(&c);
 }
 
@@ -209,39 +213,34 @@ fn master_gone() {
 /// A pod attached by the reference and one attached by plexus, on the same master in l2 mode,
 /// ping each other.
 fn traffic() {
-    let node = builtin_support::Node::new();
+    let node = Node::new();
     node.ns.ip(&["link", "set", "m0", "address", MASTER_MAC]);
-    let data = builtin_support::TempDir::new("pxd");
+    let data = TempDir::new("pxd");
     let c = conf(Some("l2"), json!({}), host_local_gw())(&data.path.display().to_string());
-    let mut pods = Vec::new();
-    for (bin, id) in [
-        (std::path::PathBuf::from("/usr/lib/cni/ipvlan"), "ctrA"),
-        (node.plexus("ipvlan"), "ctrB"),
-    ] {
-        let pod = Netns::new("pxt");
+    // Two containers on one host-local range: each needs its own container ID.
+    let run = |bin: &Path, command, pod: &Netns, id| {
         let path = pod.path();
-        let call = |command| Call {
+        let call = Call {
             container_id: id,
             ..call(command, &path, "")
         };
-        let add = node.run(&bin, &call("ADD"), &c);
-        assert!(add.ok, "{bin:?}: {add:?}");
-        let ip = add.json["ips"][0]["address"].as_str().unwrap().to_string();
-        pods.push((bin, pod, ip, id));
-    }
-    let (a, b) = (&pods[0], &pods[1]);
-    let bare = |cidr: &str| cidr.split('/').next().unwrap().to_string();
-    ping(&a.1, &bare(&b.2));
-    ping(&b.1, &bare(&a.2));
-    for (bin, pod, _, id) in &pods {
-        let path = pod.path();
-        let del = Call {
-            container_id: id,
-            ..call("DEL", &path, "")
-        };
-        let del = node.run(bin, &del, &c);
-        assert!(del.ok, "{bin:?}: {del:?}");
-    }
-    let leases = builtin_support::leases(&data.path.join("ipv"));
+        let out = node.run(bin, &call, &c);
+        assert!(out.ok, "{command} {bin:?}: {out:?}");
+        out
+    };
+    let reference = Path::new(REFERENCE_DIR).join("ipvlan");
+    let plexus = node.plexus("ipvlan");
+    let (pod_a, pod_b) = (Netns::new("pxt"), Netns::new("pxt"));
+    let a = run(&reference, "ADD", &pod_a, "ctrA");
+    let b = run(&plexus, "ADD", &pod_b, "ctrB");
+    let bare = |out: &Outcome| {
+        let cidr = out.json["ips"][0]["address"].as_str().unwrap_or_default();
+        cidr.split('/').next().unwrap_or_default().to_string()
+    };
+    ping(&pod_a, &bare(&b));
+    ping(&pod_b, &bare(&a));
+    run(&reference, "DEL", &pod_a, "ctrA");
+    run(&plexus, "DEL", &pod_b, "ctrB");
+    let leases = leases(&data.path.join("ipv"));
     assert!(leases.is_empty(), "{leases:?}");
 }

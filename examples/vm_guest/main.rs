@@ -18,7 +18,7 @@ mod meta;
 mod runner;
 mod vlan;
 
-use builtin_support::diff::Side;
+use builtin_support::diff::{Diff, Side};
 use builtin_support::{Netns, Node, sh};
 use serde_json::{Value, json};
 
@@ -53,6 +53,28 @@ pub fn assert_attached(side: &Side, kind: &str, detail: &str) {
         let a = ip["address"].as_str().unwrap_or_default();
         assert!(addrs.contains(a), "{:?}: {a} missing: {addrs}", side.bin);
     }
+}
+
+/// Asserts `net1` has the configured MTU (`mtu N `), or the master's 1500 when none is set.
+pub fn assert_mtu(side: &Side, configured: Option<&str>) {
+    let want = configured.unwrap_or("mtu 1500 ");
+    let text = side.pod.ip(&["link", "show", "net1"]);
+    assert!(text.contains(want), "{:?}: {want}: {text}", side.bin);
+}
+
+/// CHECK with each side's ADD result passes on both; after the addresses are flushed from both
+/// pods' `net1`, it fails on both.
+pub fn check_then_tamper(d: &Diff, conf: impl Fn(&str) -> Value) {
+    let (r, p) = d.check(&conf);
+    assert!(r.ok && p.ok, "CHECK\nreference: {r:?}\nplexus: {p:?}");
+    for side in d.sides() {
+        side.pod.ip(&["addr", "flush", "dev", "net1"]);
+    }
+    let (r, p) = d.check(&conf);
+    assert!(
+        !r.ok && !p.ok,
+        "CHECK without addresses\nreference: {r:?}\nplexus: {p:?}"
+    );
 }
 
 /// Pings `addr` once from namespace `from` (bounded by ping's own 2 s wait).

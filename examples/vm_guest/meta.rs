@@ -47,6 +47,18 @@ fn telco_pod(c: &Cluster) -> Pod {
     pod
 }
 
+/// plexus's config of the cluster harness with `builtinDelegates: builtin`, and timeouts for an
+/// emulated guest: the harness's 2 s per API request can pass before the test server (on the
+/// same emulated CPU) answers, and a retried GET would count as an extra request.
+fn plexus_conf(c: &Cluster, builtin: bool) -> Value {
+    let mut conf = c.conf();
+    conf["builtinDelegates"] = json!(builtin);
+    conf["apiTimeoutSeconds"] = json!(30);
+    conf["apiRetryBudgetSeconds"] = json!(60);
+    conf["delegateTimeoutSeconds"] = json!(120);
+    conf
+}
+
 /// What a user sees of `ifname` in `netns`: kind, kind data, MTU, flags, settled operstate.
 fn link_view(netns: &str, ifname: &str) -> Value {
     let mut v = Value::Null;
@@ -70,8 +82,7 @@ fn attach(builtin: bool) -> Value {
     let pod = telco_pod(&c);
     let netns = c.env.add_pod();
     let id = format!("c{}", c.env.uid);
-    let mut conf = c.conf();
-    conf["builtinDelegates"] = json!(builtin);
+    let conf = plexus_conf(&c, builtin);
 
     c.cni("ADD", &id, &netns, &pod, &conf).ok();
 
@@ -137,8 +148,7 @@ fn rollback(builtin: bool) -> String {
     let pod = telco_pod(&c);
     let netns = c.env.add_pod();
     let id = format!("c{}", c.env.uid);
-    let mut conf = c.conf();
-    conf["builtinDelegates"] = json!(builtin);
+    let conf = plexus_conf(&c, builtin);
 
     let (_, msg) = c.cni("ADD", &id, &netns, &pod, &conf).err();
     for part in [

@@ -3,13 +3,16 @@
 //! already taken on the master, DEL after the master is gone, and tagged traffic between a pod of
 //! each over a veth pair.
 
-use builtin_support::diff::{add_both, call, differential, netconf};
+use std::path::Path;
+
+use builtin_support::diff::{REFERENCE_DIR, add_both, call, differential, netconf};
 use builtin_support::{Netns, Node, TempDir, leases, plexus_bin};
 use serde_json::{Value, json};
 
 use crate::runner::Case;
 use crate::{
-    MASTER_MAC, assert_attached, builtin_support, host_local_gw, known_master_mac, ping, static_gw,
+    MASTER_MAC, assert_attached, assert_mtu, builtin_support, check_then_tamper, host_local_gw,
+    known_master_mac, ping, static_gw,
 };
 
 /// Every vlan case.
@@ -53,15 +56,16 @@ fn conf(fields: Value, ipam: Value) -> impl Fn(&str) -> Value + use<> {
 /// ADD (same result, MAC, link, settled operstate, addresses, routes), CHECK passes on both,
 /// DEL x3 matches.
 fn lifecycle(fields: Value, ipam: Value, id: &str) {
+    let mtu = fields.get("mtu").map(|m| format!("mtu {m} "));
     let c = conf(fields, ipam);
     let d = differential("vlan", &c, "", known_master_mac);
     for side in d.sides() {
         assert_attached(side, "vlan", &format!("vlan protocol 802.1Q {id} "));
+        assert_mtu(side, mtu.as_deref());
         let state = side.pod.ip(&["-br", "link", "show", "net1"]);
         assert!(state.contains(" UP "), "{:?}: operstate: {state}", side.bin);
     }
-    let (r, p) = d.check(&c);
-    assert!(r.ok && p.ok, "CHECK\nreference: {r:?}\nplexus: {p:?}");
+    check_then_tamper(&d, &c);
     d.del_and_compare(&c);
 }
 
@@ -169,7 +173,7 @@ fn traffic() {
     let node = Node::new();
     let mut pods = Vec::new();
     for (bin, master, addr) in [
-        ("/usr/lib/cni/vlan".into(), "m0", "10.79.0.1/24"),
+        (Path::new(REFERENCE_DIR).join("vlan"), "m0", "10.79.0.1/24"),
         (node.plexus("vlan"), "m0p", "10.79.0.2/24"),
     ] {
         let c = json!({"cniVersion": "1.0.0", "name": "vl", "type": "vlan", "master": master,
