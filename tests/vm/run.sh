@@ -14,7 +14,7 @@
 #      without both lines is a failure.
 # Environment: VM_DIR (default target/vm), VM_PLEXUS, VM_GUEST (the binaries to test; default
 # the debug builds), VM_TIMEOUT (seconds per guest, default 900), VM_FILTER (run only the guest
-# cases whose name contains it).
+# cases whose name contains it), VM_JOBS (guests at a time, default one per core).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -150,7 +150,11 @@ build_common() {
 # exit status (124: timed out) to $VM_DIR/$1.rc, the guest's run time to $VM_DIR/$1.time.
 boot() {
 	local pkg=$1 dir="$VM_DIR/kernels/$1" log="$VM_DIR/$1.log" started=$SECONDS rc=0
-	cat "$VM_DIR/common.cpio" "$dir/modules.cpio" >"$2"
+	# Nothing of an earlier run may be judged: no log and a failure until qemu has run.
+	: >"$log"
+	echo 1 >"$VM_DIR/$pkg.rc"
+	echo 0 >"$VM_DIR/$pkg.time"
+	cat "$VM_DIR/common.cpio" "$dir/modules.cpio" >"$2" || return 0
 	timeout -k 10 "$VM_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -m 512 -nographic \
 		-no-reboot -kernel "$dir/vmlinuz" -initrd "$2" \
 		-append "console=ttyS0 panic=-1 quiet${VM_FILTER:+ vm_guest=$VM_FILTER}" \
@@ -160,26 +164,34 @@ boot() {
 }
 
 # Judges the run of kernel package $1 from its files; adds its counts to PASSED and FAILED (a
-# guest that did not report counts as one failure). Fails unless the guest reported a clean
-# end and a summary without failures.
+# guest that panicked, timed out, or did not report counts one failure more). Fails unless the
+# guest reported a clean end and a summary without failures.
 judge() {
-	local pkg=$1 log="$VM_DIR/$1.log" rc end summary
+	local pkg=$1 log="$VM_DIR/$1.log" rc end summary broken="" passed failed
 	rc=$(cat "$VM_DIR/$pkg.rc")
 	echo "test-vm: $pkg ($(cat "$VM_DIR/kernels/$pkg/release")): guest ran $(cat "$VM_DIR/$pkg.time") s"
 	end=$(sed -n 's/^plexus-vm: end //p' "$log" | tail -n1)
 	summary=$(grep -E '^vm_guest: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
-	if [ "$rc" != 0 ] || grep -q 'Kernel panic' "$log" || [ -z "$summary" ] || [ "$end" != exit-0 ]; then
-		echo "test-vm: $pkg: qemu exit $rc (124: timed out), guest end '${end:-none}', summary '${summary:-none}'"
-		grep -q 'Kernel panic' "$log" && echo "test-vm: $pkg: kernel panic"
-		set -- $summary
-		PASSED=$((PASSED + ${2:-0}))
-		FAILED=$((FAILED + ${4:-1}))
+	read -r _ passed _ failed _ <<<"${summary:-x 0 x 0 x}"
+	PASSED=$((PASSED + passed))
+	FAILED=$((FAILED + failed))
+	if [ "$rc" = 124 ]; then
+		broken="timed out after ${VM_TIMEOUT}s"
+	elif [ "$rc" != 0 ]; then
+		broken="qemu exited $rc"
+	elif grep -q 'Kernel panic' "$log"; then
+		broken="kernel panic"
+	elif [ -z "$summary" ]; then
+		broken="no summary from the guest driver"
+	elif [ "$end" != exit-0 ] && [ "$failed" = 0 ]; then
+		broken="the guest ended with '${end:-nothing}'"
+	fi
+	if [ -n "$broken" ]; then
+		echo "test-vm: $pkg: $broken"
+		FAILED=$((FAILED + 1))
 		return 1
 	fi
-	set -- $summary
-	PASSED=$((PASSED + $2))
-	FAILED=$((FAILED + $4))
-	[ "$2" -gt 0 ] && [ "$4" = 0 ]
+	[ "$passed" -gt 0 ] && [ "$failed" = 0 ] && [ "$end" = exit-0 ]
 }
 
 build_common
@@ -188,7 +200,8 @@ for meta in "$@"; do
 	PKGS+=("$(resolve "$meta")")
 	prepare_kernel "${PKGS[-1]}"
 done
-# One guest per core at a time (TCG runs a guest on one host thread); each prints when done.
+# One guest per core at a time (TCG runs a guest on one host thread); the consoles are shown
+# when all are done.
 VM_JOBS=${VM_JOBS:-$(nproc)}
 running=0
 for pkg in "${PKGS[@]}"; do
@@ -196,11 +209,11 @@ for pkg in "${PKGS[@]}"; do
 	boot "$pkg" "$VM_DIR/$pkg.cpio" &
 	running=$((running + 1))
 	if [ "$running" -ge "$VM_JOBS" ]; then
-		wait -n
+		wait -n || true
 		running=$((running - 1))
 	fi
 done
-wait
+wait || true
 PASSED=0 FAILED=0 BAD=""
 for pkg in "${PKGS[@]}"; do
 	echo "test-vm: ---- $pkg: serial console ----"
