@@ -4,169 +4,23 @@
 
 mod builtin_support;
 
+use builtin_support::diff::{self, Diff, call, host_local, netconf, static_ipam};
 use builtin_support::*;
 use serde_json::{Value, json};
 
-const REFERENCE: &str = "/usr/lib/cni/macvlan";
-
-/// One side of a differential run: its own node (two macvlans with one MAC, or two passthru
-/// macvlans, cannot share a master) and pod.
-struct Side {
-    node: Node,
-    bin: std::path::PathBuf,
-    pod: Netns,
-    data: TempDir,
-    add: Outcome,
-}
-
-struct Diff {
-    reference: Side,
-    plexus: Side,
-    version: String,
-}
-
-fn call<'a>(command: &'a str, pod: &'a str, args: &'a str) -> Call<'a> {
-    Call {
-        command,
-        container_id: "ctr1",
-        netns: pod,
-        ifname: "net1",
-        args,
-    }
-}
-
-/// Runs ADD through both plugins and asserts they agree (results, or error code and message;
-/// then what is in the pod).
 fn differential(conf: impl Fn(&str) -> Value, args: &str, setup: impl Fn(&Netns)) -> Diff {
-    let mut sides = Vec::new();
-    for plexus in [false, true] {
-        let node = Node::new();
-        let bin = if plexus {
-            node.plexus("macvlan")
-        } else {
-            REFERENCE.into()
-        };
-        let pod = Netns::new("pxp");
-        setup(&pod);
-        let data = TempDir::new("pxd");
-        let c = conf(&data.path.display().to_string());
-        let add = node.run(&bin, &call("ADD", &pod.path(), args), &c);
-        sides.push(Side {
-            node,
-            bin,
-            pod,
-            data,
-            add,
-        });
-    }
-    let plexus = sides.pop().unwrap();
-    let reference = sides.pop().unwrap();
-    let version = reference.conf(&conf)["cniVersion"]
-        .as_str()
-        .unwrap_or("1.0.0")
-        .to_string();
-    let (r, p) = (&reference.add, &plexus.add);
-    assert_eq!(
-        r.ok, p.ok,
-        "ADD success differs\nreference: {r:?}\nplexus: {p:?}"
-    );
-    if r.ok {
-        assert_eq!(
-            normalized_result(&r.json, &version),
-            normalized_result(&p.json, &version),
-            "results differ"
-        );
-        assert_eq!(
-            p.json["interfaces"][0]["sandbox"],
-            json!(plexus.pod.path()),
-            "sandbox"
-        );
-    } else {
-        assert_eq!(r.json["code"], p.json["code"], "error codes\n{r:?}\n{p:?}");
-        assert_eq!(r.json["msg"], p.json["msg"], "error messages");
-    }
-    assert_eq!(
-        snapshot(&reference.node, &reference.pod),
-        snapshot(&plexus.node, &plexus.pod),
-        "pod contents after ADD differ"
-    );
-    Diff {
-        reference,
-        plexus,
-        version,
-    }
-}
-
-impl Side {
-    /// `conf` with this side's own host-local `dataDir` (never the host's default).
-    fn conf(&self, conf: &impl Fn(&str) -> Value) -> Value {
-        conf(&self.data.path.display().to_string())
-    }
-}
-
-impl Diff {
-    /// DEL through both (twice, and once more without a netns): all succeed, the pods match
-    /// again, and no lease is left.
-    fn del_and_compare(&self, conf: impl Fn(&str) -> Value) {
-        for side in [&self.reference, &self.plexus] {
-            let bin = &side.bin;
-            let c = side.conf(&conf);
-            for netns in [side.pod.path(), side.pod.path(), String::new()] {
-                let out = side.node.run(bin, &call("DEL", &netns, ""), &c);
-                assert!(out.ok, "DEL {bin:?} netns={netns:?}: {out:?}");
-                assert!(out.stdout.trim().is_empty(), "DEL prints nothing: {out:?}");
-            }
-            let dir = side.data.path.join("mv");
-            assert!(
-                leases(&dir).is_empty(),
-                "{bin:?} leaked leases {:?}",
-                leases(&dir)
-            );
-        }
-        assert_eq!(
-            snapshot(&self.reference.node, &self.reference.pod),
-            snapshot(&self.plexus.node, &self.plexus.pod),
-            "pod contents after DEL differ"
-        );
-        let links = self.plexus.pod.ip(&["-br", "link"]);
-        assert!(!links.contains("net1"), "net1 left after DEL: {links}");
-    }
+    diff::differential("macvlan", conf, args, |_, pod| setup(pod))
 }
 
 fn conf(mode: Option<&str>, mtu: Option<u32>, extra: Value, ipam: Value) -> impl Fn(&str) -> Value {
-    move |data: &str| {
-        let mut c = json!({"cniVersion": "1.0.0", "name": "mv", "type": "macvlan", "master": "m0"});
-        if let Some(m) = mode {
-            c["mode"] = json!(m);
-        }
-        if let Some(m) = mtu {
-            c["mtu"] = json!(m);
-        }
-        for (k, v) in extra.as_object().unwrap() {
-            c[k] = v.clone();
-        }
-        let mut ipam = ipam.clone();
-        if ipam["type"] == "host-local" {
-            // An empty dataDir would be host-local's default, /var/lib/cni/networks: the host's.
-            assert!(!data.is_empty(), "host-local needs the test's own dataDir");
-            ipam["dataDir"] = json!(data);
-        }
-        if !ipam.is_null() {
-            c["ipam"] = ipam;
-        }
-        c
+    let mut fields = extra;
+    if let Some(m) = mode {
+        fields["mode"] = json!(m);
     }
-}
-
-fn host_local() -> Value {
-    json!({"type": "host-local", "subnet": "10.77.0.0/24", "rangeStart": "10.77.0.100",
-           "routes": [{"dst": "10.88.0.0/16"}], "gateway": "10.77.0.1"})
-}
-
-fn static_ipam() -> Value {
-    json!({"type": "static",
-           "addresses": [{"address": "10.77.0.9/24", "gateway": "10.77.0.1"}],
-           "routes": [{"dst": "10.90.0.0/16"}, {"dst": "10.91.0.0/16", "gw": "10.77.0.2"}]})
+    if let Some(m) = mtu {
+        fields["mtu"] = json!(m);
+    }
+    netconf("macvlan", "mv", fields, ipam)
 }
 
 fn assert_added(d: &Diff) {
@@ -347,8 +201,8 @@ fn macvlan_existing_ifname_fails_like_reference_and_keeps_the_existing_link() {
         links.contains("net1") && !links.contains("macvlan"),
         "{links}"
     );
-    for side in [&d.reference, &d.plexus] {
-        assert!(leases(&side.data.path.join("mv")).is_empty());
+    for side in d.sides() {
+        assert!(d.leases(side).is_empty());
     }
 }
 
@@ -358,21 +212,11 @@ fn macvlan_check_passes_on_own_result_and_fails_after_tampering() {
     let ipam = json!({"type": "host-local", "subnet": "10.77.0.0/24", "rangeStart": "10.77.0.100"});
     let c = conf(Some("vepa"), Some(1400), json!({}), ipam);
     let d = differential(&c, "", |_| {});
-    for side in [&d.reference, &d.plexus] {
-        let bin = &side.bin;
-        let mut cc = side.conf(&c);
-        cc["prevResult"] = side.add.json.clone();
-        let ok = side
-            .node
-            .run(bin, &call("CHECK", &side.pod.path(), ""), &cc);
-        assert!(ok.ok, "CHECK {bin:?}: {ok:?}");
-    }
+    let (r, p) = d.check(&c);
+    assert!(r.ok && p.ok, "CHECK\nreference: {r:?}\nplexus: {p:?}");
     // Remove the address plexus applied: its CHECK must notice.
-    let mut cc = d.plexus.conf(&c);
-    cc["prevResult"] = d.plexus.add.json.clone();
     d.plexus.pod.ip(&["addr", "flush", "dev", "net1"]);
-    let p = &d.plexus;
-    let bad = p.node.run(&p.bin, &call("CHECK", &p.pod.path(), ""), &cc);
+    let (_, bad) = d.check(&c);
     assert!(!bad.ok, "CHECK must fail without the address: {bad:?}");
     d.del_and_compare(&c);
 }

@@ -1,16 +1,30 @@
 //! Shared fixtures of the built-in delegate tests: uniquely named namespaces removed on drop, a
 //! node namespace with a veth master and a default route, plugin runs the way a runtime makes
-//! them, and normalized snapshots of what a plugin left in a pod.
+//! them, and normalized snapshots of what a plugin left in a pod. `diff` runs one config through
+//! a reference plugin and the built-in side by side. Also compiled into the VM lane's guest
+//! driver (examples/vm_guest), which names the plexus binary in `PLEXUS_BIN`.
 #![allow(dead_code, clippy::disallowed_methods)]
+
+pub mod diff;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The plexus binary under test: cargo's for an integration test, `PLEXUS_BIN` for a driver built
+/// as an example (cargo names binaries only to integration tests).
+pub fn plexus_bin() -> PathBuf {
+    option_env!("CARGO_BIN_EXE_plexus")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("PLEXUS_BIN").map(PathBuf::from))
+        .expect("PLEXUS_BIN names the plexus binary outside cargo's integration tests")
+}
 
 /// Fails loudly unless root (these tests need network namespaces).
 pub fn require_root() {
@@ -111,7 +125,7 @@ impl Node {
         ns.ip(&["route", "add", "default", "via", "10.77.0.254", "dev", "m0"]);
         let bin = TempDir::new("pxbin");
         for name in ["macvlan", "ipvlan", "vlan"] {
-            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_plexus"), bin.path.join(name)).unwrap();
+            std::os::unix::fs::symlink(plexus_bin(), bin.path.join(name)).unwrap();
         }
         Node { ns, bin }
     }
@@ -191,25 +205,44 @@ pub struct Outcome {
 }
 
 /// What a pod namespace holds, with the values that legitimately differ between two runs (MAC
-/// addresses, link indexes, link-local addresses derived from the MAC) left out and the master
-/// relation written as the master's name.
+/// addresses, link indexes, link-local addresses derived from the MAC) left out: the master
+/// relation is written as the master's name, and a MAC as `node:m0` when it is the master's
+/// (ipvlan and vlan links share it) or `own` otherwise. The whole kind-specific data is kept
+/// (macvlan and ipvlan mode and flags, vlan protocol, id and flags).
 pub fn snapshot(node: &Node, pod: &Netns) -> Value {
+    settle_vlans(pod);
     let links: Value = serde_json::from_str(&pod.ip(&["-d", "-j", "link", "show"])).unwrap();
-    let m0 = node.index_of("m0");
+    // The master may be gone (a DEL after its removal).
+    let node_links: Value = serde_json::from_str(&node.ns.ip(&["-j", "link", "show"])).unwrap();
+    let m0 = node_links
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["ifname"] == "m0");
+    let m0_index = m0.and_then(|l| l["ifindex"].as_u64());
+    let m0_mac = m0.and_then(|l| l["address"].as_str());
     let links: Vec<Value> = links
         .as_array()
         .unwrap()
         .iter()
         .map(|l| {
             let master = match (l.get("link_netnsid"), l.get("link_index")) {
-                (Some(_), Some(i)) if i.as_u64() == Some(m0) => json!("node:m0"),
+                (Some(_), Some(i)) if m0_index.is_some() && i.as_u64() == m0_index => {
+                    json!("node:m0")
+                }
                 (Some(_), Some(i)) => json!(format!("node:{i}")),
                 _ => Value::Null,
+            };
+            let mac = if m0_mac.is_some() && l["address"].as_str() == m0_mac {
+                "node:m0"
+            } else {
+                "own"
             };
             json!({
                 "ifname": l["ifname"],
                 "kind": l["linkinfo"]["info_kind"],
-                "mode": l["linkinfo"]["info_data"]["mode"],
+                "info": l["linkinfo"]["info_data"],
+                "mac": mac,
                 "mtu": l["mtu"],
                 "flags": l["flags"],
                 "operstate": l["operstate"],
@@ -254,6 +287,26 @@ pub fn snapshot(node: &Node, pod: &Netns) -> Value {
         }
     }
     json!({"links": links, "addrs": addrs, "routes": routes})
+}
+
+/// Waits (up to 5 s) until no vlan link in `pod` is in operstate UNKNOWN. The kernel computes a
+/// new vlan's operstate in its linkwatch work, asynchronously, up to a second after the link
+/// came up (seen for the reference plugin's links and the built-in's alike); before that `ip`
+/// shows UNKNOWN, after it UP (or LOWERLAYERDOWN). Snapshots compare the settled state.
+fn settle_vlans(pod: &Netns) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let links: Value = serde_json::from_str(&pod.ip(&["-d", "-j", "link", "show"])).unwrap();
+        let pending = links
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["linkinfo"]["info_kind"] == "vlan" && l["operstate"] == "UNKNOWN");
+        if !pending || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A result with MAC values and the sandbox path (which names each side's own namespace)

@@ -36,7 +36,7 @@ impl Drop for TempDir {
 
 /// Runs `plexus lint ARGS...` with `stdin`: exit code and stdout.
 pub fn lint_stdin(args: &[String], stdin: &[u8]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plexus"))
+    let mut child = Command::new(super::plexus_bin())
         .arg("lint")
         .args(args)
         .env_remove("CNI_COMMAND")

@@ -37,9 +37,13 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// The plexus binary under test.
+/// The plexus binary under test: cargo's for an integration test, `PLEXUS_BIN` for a driver built
+/// as an example (the VM lane's guest driver; cargo names binaries only to integration tests).
 pub fn plexus_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_plexus"))
+    option_env!("CARGO_BIN_EXE_plexus")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("PLEXUS_BIN").map(PathBuf::from))
+        .expect("PLEXUS_BIN names the plexus binary outside cargo's integration tests")
 }
 
 /// Runs a command to completion and panics with its output unless it succeeds.
