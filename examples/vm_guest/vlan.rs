@@ -123,8 +123,8 @@ fn master_gone() {
     assert!(d.leases(p).is_empty(), "{:?}", d.leases(p));
 }
 
-/// `linkInContainer: true` is beyond the built-in: standalone it refuses the config (code 2,
-/// there is no binary to hand it to); as a delegate of the meta-plugin it runs the reference
+/// `linkInContainer: true` is beyond the built-in: standalone it refuses the config on ADD
+/// (code 2, there is no binary to hand it to) and DELs it all the same; as a delegate of the meta-plugin it runs the reference
 /// binary, so the pod gets exactly what the reference gives. Debian's reference (1.1.1) predates
 /// the key and ignores it: it uses the master in the node's namespace.
 fn link_in_container() {
@@ -136,6 +136,17 @@ fn link_in_container() {
     let p = &d.plexus.add;
     assert_eq!(p.json["code"], 2, "{p:?}");
     assert_eq!(p.json["msg"], "plexus vlan: unsupported linkInContainer");
+    // Its DEL succeeds all the same (the interface and the IPAM are released; nothing was made).
+    let ours = &d.plexus;
+    let del = ours.node.run(
+        &ours.bin,
+        &call("DEL", &ours.pod.path(), ""),
+        &ours.conf(&c),
+    );
+    assert!(
+        del.ok,
+        "standalone DEL of a config it does not take: {del:?}"
+    );
     let r = &d.reference;
     assert_attached(r, "vlan", "vlan protocol 802.1Q id 42 ");
 

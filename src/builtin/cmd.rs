@@ -35,15 +35,24 @@ fn temp_name() -> String {
     format!("plx{:08x}", h.finish() as u32)
 }
 
-/// Creates the link and renames it inside the pod; returns its index there and its interface
-/// entry. On failure nothing is left behind.
+/// A link made in the pod: its index there, its interface entry, and the addresses a chained
+/// ipvlan takes from `prevResult`.
+struct Created {
+    index: u32,
+    iface: Interface,
+    preset: Option<CniResult>,
+}
+
+/// Creates the link and renames it inside the pod. The config, the master and where the
+/// addresses come from are checked first, in the reference plugins' order; on failure nothing
+/// is left behind.
 fn create(
     plugin: Plugin,
     conf: &NetConf,
     inv: &Invocation<'_>,
     s: &Session,
     ns_fd: std::os::fd::RawFd,
-) -> Result<(u32, Interface), DelegateError> {
+) -> Result<Created, DelegateError> {
     let spec = resolve(plugin, conf, s)?;
     let what = plugin.name();
     let master = s.link_by_name(Side::Host, &spec.master)?.ok_or_else(|| {
@@ -52,6 +61,11 @@ fn create(
             spec.master
         ))
     })?;
+    let preset = if conf.ipam_type.is_empty() {
+        without_ipam(plugin, conf)?
+    } else {
+        None
+    };
     let tmp = temp_name();
     s.add_link(
         Side::Host,
@@ -95,15 +109,42 @@ fn create(
         .link_by_index(Side::Pod, created.index)
         .map_err(|e| undo(e.into()))?
         .ok_or_else(|| undo(internal(format!("failed to find {:?}", inv.ifname))))?;
-    Ok((
-        created.index,
-        Interface {
+    Ok(Created {
+        index: created.index,
+        iface: Interface {
             name: inv.ifname.to_string(),
             mac: now.mac.as_deref().map(format_mac),
             sandbox: Some(inv.netns.to_string()),
             ..Interface::default()
         },
-    ))
+        preset,
+    })
+}
+
+/// Where a link's addresses come from when the config has no `ipam`, decided before any link is
+/// made (so a refusal leaves nothing): macvlan is L2-only without addresses; a chained ipvlan
+/// (no `master`) takes `prevResult`'s addresses; otherwise ipvlan and vlan fail as the reference
+/// plugins do (they exec an IPAM plugin named "").
+fn without_ipam(plugin: Plugin, conf: &NetConf) -> Result<Option<CniResult>, DelegateError> {
+    match plugin {
+        Plugin::Macvlan => Ok(None),
+        Plugin::Ipvlan => {
+            let chained = conf
+                .prev_result
+                .as_ref()
+                .filter(|_| conf.master.is_empty())
+                .map(|p| CniResult::from_value(p, &conf.cni_version))
+                .transpose()
+                .map_err(|e| internal(format!("failed to parse prevResult: {e}")))?
+                .filter(|r| !r.ips.is_empty());
+            chained
+                .map(Some)
+                .ok_or_else(|| internal("no plugin name provided"))
+        }
+        Plugin::Vlan => Err(internal(
+            "failed to execute IPAM delegate: no plugin name provided",
+        )),
+    }
 }
 
 /// ADD: the result JSON in the config's cniVersion.
@@ -120,7 +161,11 @@ pub(super) fn add(
     let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
     // One pair of netlink sockets (host and pod) for the whole ADD.
     let s = Session::open(Some(path))?;
-    let (index, iface) = create(plugin, conf, inv, &s, fd)?;
+    let Created {
+        index,
+        iface,
+        preset,
+    } = create(plugin, conf, inv, &s, fd)?;
     drop(ns);
     let delete_link = || {
         if let Err(e) = s.del_link(Side::Pod, index) {
@@ -132,7 +177,16 @@ pub(super) fn add(
         dns: conf.dns.clone(),
         ..CniResult::default()
     };
-    if conf.ipam_type.is_empty() {
+    if let Some(prev) = preset {
+        // A chained ipvlan: the previous plugin's addresses, routes and DNS, on this link.
+        result.ips = prev.ips;
+        for ip in &mut result.ips {
+            ip.interface = Some(0);
+        }
+        result.routes = prev.routes;
+        result.dns = prev.dns;
+        ipam::apply(&s, path, inv.ifname, &result).inspect_err(|_| delete_link())?;
+    } else if conf.ipam_type.is_empty() {
         s.set_link(Side::Pod, request::set_up(index))
             .map_err(|e| internal(format!("failed to set {:?} UP: {e}", inv.ifname)))
             .inspect_err(|_| delete_link())?;
@@ -216,8 +270,14 @@ pub(super) fn check(
         .ok_or_else(|| internal(format!("Sandbox {} not found", inv.netns)))?;
     let want = &prev.interfaces[idx];
     let path = Path::new(inv.netns);
+    // CHECK's prevResult is this plugin's own result, not the chained one ADD may have had: the
+    // master is the configured one (or the default route's interface).
+    let own = NetConf {
+        prev_result: None,
+        ..conf.clone()
+    };
     link::session(Some(path), |s| {
-        let spec = resolve(plugin, conf, s)?;
+        let spec = resolve(plugin, &own, s)?;
         let l = s.link_by_name(Side::Pod, inv.ifname)?.ok_or_else(|| {
             internal(format!("failed to lookup {:?}: Link not found", inv.ifname))
         })?;

@@ -121,6 +121,17 @@ pub fn standalone(
     stdin: &[u8],
     ipam_exec: &dyn Executor,
 ) -> Result<Vec<u8>, DelegateError> {
+    // A DEL needs nothing of the config but the IPAM type: whatever the built-in does not
+    // understand (and so never added), DEL succeeds once the interface and its IPAM are gone.
+    if inv.command == Command::Del
+        && matches!(
+            conf::parse(plugin, stdin, inv.args),
+            Ok(Parsed::NotUnderstood(_))
+        )
+    {
+        cmd::del(&conf::ipam_type_of(stdin), inv, stdin, ipam_exec)?;
+        return Ok(Vec::new());
+    }
     run(plugin, inv, stdin, ipam_exec)?.ok_or_else(|| {
         let what = match conf::parse(plugin, stdin, inv.args) {
             Ok(Parsed::NotUnderstood(w)) => w,

@@ -131,3 +131,53 @@ fn invalid_config_is_an_error_not_a_fallback() {
     assert_eq!(err.code(), INTERNAL);
     assert!(ex.inner().calls.lock().unwrap().is_empty());
 }
+
+#[test]
+fn standalone_dels_what_it_would_not_add() {
+    // ADD of a config the built-in does not take is refused (code 2); its DEL still releases the
+    // IPAM and the interface, so a runtime's DEL retries end.
+    let rec = Recorder {
+        calls: Mutex::new(Vec::new()),
+    };
+    let stdin = br#"{"cniVersion":"1.0.0","type":"vlan","vlanId":3,"linkInContainer":true,
+        "ipam":{"type":"host-local"}}"#;
+    standalone(Plugin::Vlan, &inv(Command::Del), stdin, &rec).unwrap();
+    assert_eq!(rec.calls.lock().unwrap().as_slice(), ["host-local DEL"]);
+}
+
+/// A failing executor (the reference binary's DEL when its master is gone).
+struct Failing;
+
+impl Executor for Failing {
+    fn exec(
+        &self,
+        plugin: &str,
+        inv: &Invocation<'_>,
+        _stdin: &[u8],
+    ) -> Result<Vec<u8>, DelegateError> {
+        match (plugin, inv.command) {
+            ("host-local", _) => Ok(Vec::new()),
+            _ => Err(internal("failed to lookup master \"m0\": Link not found")),
+        }
+    }
+}
+
+#[test]
+fn a_failing_binary_del_falls_back_to_the_built_in_del() {
+    for plugin in ["macvlan", "ipvlan", "vlan"] {
+        let ex = BuiltinExecutor::new(Failing, false);
+        let stdin = format!(
+            r#"{{"cniVersion":"1.0.0","type":"{plugin}","master":"m0","ipam":{{"type":"host-local"}}}}"#
+        );
+        ex.exec(plugin, &inv(Command::Del), stdin.as_bytes())
+            .unwrap_or_else(|e| panic!("{plugin}: {e}"));
+        // ADD is never replaced: its failure stands.
+        assert!(
+            ex.exec(plugin, &inv(Command::Add), stdin.as_bytes())
+                .is_err()
+        );
+    }
+    // Another plugin's failure stands.
+    let ex = BuiltinExecutor::new(Failing, false);
+    assert!(ex.exec("bridge", &inv(Command::Del), b"{}").is_err());
+}

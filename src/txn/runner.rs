@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::Txn;
 use super::record::{Record, State, Step};
+use crate::cni::conf::ConfList;
 use crate::cni::env::Command;
 use crate::cni::result::CniResult;
 use crate::delegate::list::{self, PluginFailure};
@@ -289,21 +290,31 @@ impl<'a> Runner<'a> {
         }
     }
 
-    fn add_one(&self, job: &Job, netns: &str) -> Result<Value, PluginFailure> {
-        let Some(conf) = job.step.conf_list() else {
-            return Err(PluginFailure {
-                plugin: job.step.types(),
-                source: DelegateError::Unusable,
-            });
-        };
+    /// The step's stored config and the environment of one of its calls.
+    fn call<'j>(
+        &'j self,
+        job: &'j Job,
+        command: Command,
+        netns: &'j str,
+    ) -> Result<(ConfList, Invocation<'j>), PluginFailure> {
+        let conf = job.step.conf_list().ok_or_else(|| PluginFailure {
+            plugin: job.step.types(),
+            source: DelegateError::Unusable,
+        })?;
         let inv = Invocation {
-            command: Command::Add,
+            command,
             container_id: self.container_id,
             netns,
             ifname: &job.step.ifname,
             args: &job.step.cni_args,
-            cancel: Some(&self.cancel),
+            // Only an ADD is stopped early; a DEL always runs to its end.
+            cancel: (command == Command::Add).then_some(&self.cancel),
         };
+        Ok((conf, inv))
+    }
+
+    fn add_one(&self, job: &Job, netns: &str) -> Result<Value, PluginFailure> {
+        let (conf, inv) = self.call(job, Command::Add, netns)?;
         list::add(self.exec, &conf, &inv, &job.step.runtime_config).map(|(v, _)| v)
     }
 
@@ -382,19 +393,9 @@ impl<'a> Runner<'a> {
     }
 
     fn release_one(&self, job: &Job, netns: &str) -> Vec<PluginFailure> {
-        let Some(conf) = job.step.conf_list() else {
-            return vec![PluginFailure {
-                plugin: job.step.types(),
-                source: DelegateError::Unusable,
-            }];
-        };
-        let inv = Invocation {
-            command: Command::Del,
-            container_id: self.container_id,
-            netns,
-            ifname: &job.step.ifname,
-            args: &job.step.cni_args,
-            cancel: None,
+        let (conf, inv) = match self.call(job, Command::Del, netns) {
+            Ok(c) => c,
+            Err(f) => return vec![f],
         };
         list::del(
             self.exec,
