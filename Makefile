@@ -111,10 +111,10 @@ e2e-deps: deps protoc
 
 e2e: image e2e-deps
 	RUSTFLAGS="-C target-feature=+crt-static" \
-	  $(CARGO) build --release --target $(HOST_TRIPLE) -p plexus-e2e --bin pause
+	  $(CARGO) build --release --target $(HOST_TRIPLE) -p plexus-e2e-pause --bin pause
 	rm -rf $(E2E_DIR)/pause && mkdir -p $(E2E_DIR)/pause
 	install -m 0755 target/$(HOST_TRIPLE)/release/pause $(E2E_DIR)/pause/pause
-	buildah build --quiet --layers=false --pull=never -f crates/e2e/pause/Containerfile \
+	buildah build --quiet --layers=false --pull=never -f crates/e2e-pause/Containerfile \
 	  -t localhost/plexus-e2e-pause:1 $(E2E_DIR)/pause >/dev/null
 	rm -f $(E2E_DIR)/pause.oci.tar
 	buildah push --quiet localhost/plexus-e2e-pause:1 oci-archive:$(E2E_DIR)/pause.oci.tar:localhost/plexus-e2e-pause:1

@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 /// Upper bound for anything a test waits for.
 const DEADLINE: Duration = Duration::from_secs(30);
+/// The conflist plexus installs (sorts before Multus's `00-multus.conf`).
+const CONFLIST: &str = "00-00-plexus.conflist";
 
 fn plexus() -> &'static str {
     env!("CARGO_BIN_EXE_plexus")
@@ -43,7 +45,7 @@ impl Node {
     }
 
     fn conflist_path(&self) -> PathBuf {
-        self.conf.join("00-plexus.conflist")
+        self.conf.join(CONFLIST)
     }
 
     fn conflist(&self) -> Option<Value> {
@@ -97,12 +99,7 @@ impl Node {
     fn spawn_watch(&self, extra: &[&str]) -> Watcher {
         let src = self.fake_bin(b"#!/bin/sh\nexit 0\n");
         let child = self
-            .command(&[
-                "--cleanup-on-exit",
-                "--skip-kubeconfig",
-                "--poll-interval-ms",
-                "20",
-            ])
+            .command(&["--watch", "--skip-kubeconfig", "--poll-interval-ms", "20"])
             .arg("--bin-src")
             .arg(src)
             .args(extra)
@@ -126,6 +123,23 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// The child's stderr, line by line, as it writes it (read on a thread; the channel closes
+    /// at EOF).
+    fn stderr_lines(&mut self) -> std::sync::mpsc::Receiver<String> {
+        use std::io::BufRead;
+        let pipe = self.child.as_mut().unwrap().stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
     fn signal(&self, sig: rustix::process::Signal) {
         let pid = self.child.as_ref().unwrap().id() as i32;
         rustix::process::kill_process(rustix::process::Pid::from_raw(pid).unwrap(), sig).unwrap();
@@ -290,9 +304,9 @@ fn primary_detection_table() {
             Ok("10-a.conflist"),
         ),
         (
-            "skips 00-plexus.conflist, whatever it holds",
+            "skips its own conflist, whatever it holds",
             vec![
-                ("00-plexus.conflist", bridge("stale")),
+                (CONFLIST, bridge("stale")),
                 ("10-flannel.conflist", bridge("flannel")),
             ],
             None,
@@ -332,10 +346,7 @@ fn primary_detection_table() {
         ),
         (
             "only plexus's own configs",
-            vec![
-                ("00-plexus.conflist", bridge("stale")),
-                ("05-p.conf", plexus_typed()),
-            ],
+            vec![(CONFLIST, bridge("stale")), ("05-p.conf", plexus_typed())],
             None,
             Err("no network config"),
         ),
@@ -380,7 +391,7 @@ fn primary_detection_table() {
                 let left = fs::read(node.conflist_path()).ok();
                 let stale = files
                     .iter()
-                    .find(|(n, _)| *n == "00-plexus.conflist")
+                    .find(|(n, _)| *n == CONFLIST)
                     .map(|(_, v)| serde_json::to_vec(v).unwrap());
                 assert_eq!(left, stale, "{row}: conflist untouched on failure");
             }
@@ -468,7 +479,7 @@ fn generated_conflist_content() {
     for bad in [
         &["--log-level", "loud"][..],
         &["--namespace-isolation=yes"][..],
-        &["--once", "--cleanup-on-exit"][..],
+        &["--once", "--watch"][..],
     ] {
         let out = node.run(bad);
         assert!(!out.status.success(), "{bad:?} accepted");
@@ -476,7 +487,7 @@ fn generated_conflist_content() {
 }
 
 #[test]
-fn regenerates_when_the_primary_changes_and_cleans_up_on_sigint() {
+fn regenerates_when_the_primary_changes_and_keeps_it_on_sigint() {
     let node = Node::new("regen");
     node.write_conf("20-net.conflist", &bridge("net"));
     let mut w = node.spawn_watch(&[]);
@@ -511,30 +522,47 @@ fn regenerates_when_the_primary_changes_and_cleans_up_on_sigint() {
     w.signal(rustix::process::Signal::INT);
     let out = w.finish();
     assert_ok(&out);
-    assert!(!node.conflist_path().exists(), "conflist removed on SIGINT");
+    assert_eq!(
+        node.conflist().unwrap()["plugins"][0]["clusterNetwork"],
+        json!(earlier.to_str().unwrap()),
+        "the conflist stays on SIGINT"
+    );
     assert!(earlier.exists(), "the primary is never touched");
     let log = stderr(&out);
-    for fragment in ["regenerated", "primary is now", "SIGINT: removed"] {
+    for fragment in ["regenerated", "primary is now", "SIGINT: stopping"] {
         assert!(log.contains(fragment), "missing {fragment:?} in: {log}");
     }
 }
 
+/// README "Upgrading": a restart or rolling update of the DaemonSet never removes the conflist
+/// (Multus #1527: pods created meanwhile silently got only the primary network).
 #[test]
-fn cleanup_on_sigterm_removes_the_conflist() {
+fn sigterm_leaves_the_conflist_in_place_for_restarts_and_updates() {
     let node = Node::new("sigterm");
     let primary = node.write_conf("10-net.conf", &bridge("net"));
     let mut w = node.spawn_watch(&[]);
     wait_until("the conflist", || node.conflist().is_some());
+    let before = fs::read(node.conflist_path()).unwrap();
     w.signal(rustix::process::Signal::TERM);
     let out = w.finish();
     assert_ok(&out);
-    assert!(!node.conflist_path().exists(), "{}", stderr(&out));
-    assert!(primary.exists());
-    assert!(
-        stderr(&out).contains("falls back to its primary network"),
+    assert_eq!(
+        fs::read(node.conflist_path()).ok(),
+        Some(before.clone()),
         "{}",
         stderr(&out)
     );
+    assert!(primary.exists());
+    assert!(
+        stderr(&out).contains("stays, so pods keep getting their networks"),
+        "{}",
+        stderr(&out)
+    );
+    // The new pod's install (the update) finds it as it left it.
+    let out = node.run(&["--once", "--skip-kubeconfig"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("unchanged:"), "{}", stderr(&out));
+    assert_eq!(fs::read(node.conflist_path()).unwrap(), before);
 
     // Stopped while still waiting for a primary: clean exit, nothing written.
     let empty = Node::new("sigterm-wait");
@@ -556,9 +584,7 @@ fn cleanup_on_sigterm_removes_the_conflist() {
 fn waits_for_the_primary_within_the_timeout() {
     // Nothing appears: a clear failure after the timeout, nothing written.
     let node = Node::new("timeout");
-    let start = Instant::now();
     let out = node.run(&["--skip-kubeconfig", "--wait-timeout-seconds", "1"]);
-    let took = start.elapsed();
     assert!(!out.status.success());
     let log = stderr(&out);
     assert!(
@@ -566,16 +592,13 @@ fn waits_for_the_primary_within_the_timeout() {
             && log.contains(node.conf.to_str().unwrap()),
         "{log}"
     );
-    assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(10),
-        "{took:?}"
-    );
     assert!(!node.conflist_path().exists());
 
-    // The primary shows up during the wait: the install completes.
+    // The primary shows up during the wait: the install completes. The primary is written
+    // only once install has said it is waiting (its own signal), so the wait is certain.
     let node = Node::new("appears");
     let src = node.fake_bin(b"bin");
-    let mut child = node
+    let child = node
         .command(&[
             "--skip-kubeconfig",
             "--wait-timeout-seconds",
@@ -588,22 +611,23 @@ fn waits_for_the_primary_within_the_timeout() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the install to start waiting", || {
-        node.bin.join("plexus").exists()
-    });
-    assert!(child.try_wait().unwrap().is_none(), "must still be waiting");
+    let mut w = Watcher { child: Some(child) };
+    let lines = w.stderr_lines();
+    let waiting = lines
+        .recv_timeout(DEADLINE)
+        .into_iter()
+        .chain(lines.iter())
+        .find(|l| l.contains("waiting (at most"))
+        .expect("install says it is waiting");
+    assert!(waiting.contains("no network config"), "{waiting}");
     let primary = node.write_conf("10-late.conflist", &bridge("late"));
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("install did not finish after the primary appeared");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = w.finish();
     assert_ok(&out);
-    assert!(stderr(&out).contains("waiting"), "{}", stderr(&out));
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(
+        rest.iter().any(|l| l.contains("primary network config: ")),
+        "{rest:?}"
+    );
     assert_eq!(
         node.conflist().unwrap()["plugins"][0]["clusterNetwork"],
         json!(primary.to_str().unwrap())
@@ -689,5 +713,245 @@ fn outside_a_cluster_a_kubeconfig_is_a_clear_error_and_nothing_is_touched() {
         !node.bin.join("plexus").exists(),
         "binary copied before the error"
     );
+    assert!(!node.conflist_path().exists());
+}
+
+fn multus_thin() -> Value {
+    json!({"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "multus",
+           "kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
+           "delegates": [{"cniVersion": "0.3.1", "name": "k", "type": "bridge"}]})
+}
+
+fn multus_shim() -> Value {
+    json!({"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "multus-shim",
+           "socketDir": "/run/multus/"})
+}
+
+/// The file a runtime picks: the alphabetically first .conf/.conflist/.json (libcni's rule).
+fn runtime_pick(dir: &Path) -> String {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".conf") || n.ends_with(".conflist") || n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names.first().cloned().unwrap_or_default()
+}
+
+/// README "Moving from Multus": whatever Multus left, plexus's conflist is what the runtime
+/// runs; Multus's config is reported loudly and left in place, or moved aside on request.
+#[test]
+fn migration_from_multus_puts_plexus_first_and_moves_multus_aside_only_when_asked() {
+    type Row<'a> = (&'a str, Vec<(&'a str, Value)>);
+    let rows: Vec<Row> = vec![
+        (
+            "thin 00-multus.conf",
+            vec![("00-multus.conf", multus_thin())],
+        ),
+        (
+            "00-multus.conflist",
+            vec![(
+                "00-multus.conflist",
+                json!({"cniVersion": "0.3.1", "name": "multus-cni-network",
+                       "plugins": [{"type": "multus", "delegates": []}]}),
+            )],
+        ),
+        ("thick mode's shim", vec![("00-multus.conf", multus_shim())]),
+        (
+            "an older plexus conflist as well",
+            vec![
+                ("00-multus.conf", multus_thin()),
+                ("00-plexus.conflist", plexus_typed()),
+            ],
+        ),
+    ];
+    for (row, files) in rows {
+        for move_aside in [false, true] {
+            let node = Node::new("multus");
+            let primary = node.write_conf("10-calico.conflist", &bridge("calico"));
+            for (name, v) in &files {
+                node.write_conf(name, v);
+            }
+            let mut flags = vec!["--once", "--skip-kubeconfig"];
+            if move_aside {
+                flags.push("--move-multus-aside");
+            }
+            let out = node.run(&flags);
+            assert_ok(&out);
+            let log = stderr(&out);
+            assert_eq!(runtime_pick(&node.conf), CONFLIST, "{row}: {log}");
+            assert_eq!(
+                node.conflist().unwrap()["plugins"][0]["clusterNetwork"],
+                json!(primary.to_str().unwrap()),
+                "{row}: Multus is never the cluster network"
+            );
+            let multus = node.conf.join(files[0].0);
+            let aside = node
+                .conf
+                .join(format!("{}.moved-aside-by-plexus", files[0].0));
+            assert!(
+                log.contains("WARNING: found a Multus config")
+                    && log.contains(multus.to_str().unwrap()),
+                "{row}: {log}"
+            );
+            if move_aside {
+                assert!(!multus.exists() && aside.exists(), "{row}: moved aside");
+                assert!(log.contains("moved it aside"), "{row}: {log}");
+            } else {
+                assert!(multus.exists() && !aside.exists(), "{row}: left in place");
+                assert!(log.contains("--move-multus-aside"), "{row}: {log}");
+            }
+            assert!(
+                !node.conf.join("00-plexus.conflist").exists(),
+                "{row}: an older plexus conflist is removed"
+            );
+        }
+    }
+
+    // A Multus config under a name that sorts before plexus's: refused, unless moved aside.
+    let node = Node::new("multus-first");
+    node.write_conf("10-calico.conflist", &bridge("calico"));
+    node.write_conf("00-0-multus.conf", &multus_thin());
+    let out = node.run(&["--once", "--skip-kubeconfig"]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("00-0-multus.conf sorts before 00-00-plexus.conflist"),
+        "{}",
+        stderr(&out)
+    );
+    let out = node.run(&["--once", "--skip-kubeconfig", "--move-multus-aside"]);
+    assert_ok(&out);
+    assert_eq!(runtime_pick(&node.conf), CONFLIST);
+}
+
+#[test]
+fn check_reports_whether_the_node_is_set_up() {
+    let node = Node::new("check");
+    let check = |node: &Node| {
+        run_bounded({
+            let mut c = Command::new(plexus());
+            c.args(["install", "--check", "--cni-conf-dir"])
+                .arg(&node.conf)
+                .env_remove("CNI_COMMAND");
+            c
+        })
+    };
+    let out = check(&node);
+    assert!(!out.status.success(), "nothing installed yet");
+    let primary = node.write_conf("10-net.conf", &bridge("net"));
+    assert_ok(&node.run(&["--once", "--skip-kubeconfig"]));
+    let out = check(&node);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("is first"), "{}", stderr(&out));
+    // Something sorting first, or the cluster network gone: unhealthy, saying why.
+    node.write_conf("00-0-other.conf", &bridge("other"));
+    let out = check(&node);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("00-0-other.conf sorts before"),
+        "{}",
+        stderr(&out)
+    );
+    fs::remove_file(node.conf.join("00-0-other.conf")).unwrap();
+    fs::remove_file(&primary).unwrap();
+    let out = check(&node);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+/// A journal record as plexus writes it, with `networks` attachments (the first the cluster's).
+fn journal_record(dir: &Path, id: &str, networks: &[&str]) {
+    fs::create_dir_all(dir).unwrap();
+    let attachments: Vec<Value> = networks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            json!({"network": n, "ifname": if i == 0 { "eth0".to_string() } else { format!("net{i}") },
+                   "cluster": i == 0, "conf": {"cniVersion": "1.0.0", "name": n, "type": "bridge"}})
+        })
+        .collect();
+    let rec = json!({"format": 1, "containerId": id, "netns": "/run/netns/x", "ifname": "eth0", "cniArgs": "",
+                     "complete": true, "attachments": attachments});
+    fs::write(dir.join(format!("{id}.json")), format!("{rec}\n")).unwrap();
+}
+
+/// README "Uninstalling": while pods with other networks exist, plexus drains (new pods get
+/// the cluster network only, existing ones are DELeted from their journal); then it is removed.
+#[test]
+fn uninstall_drains_while_pods_need_plexus_then_removes_it() {
+    let node = Node::new("uninstall");
+    node.write_conf("10-net.conf", &bridge("net"));
+    let secrets = node.root.join("sa");
+    fs::create_dir_all(&secrets).unwrap();
+    let kc = node.conf.join("plexus.d/plexus.kubeconfig");
+    let src = node.fake_bin(b"bin");
+    let mut c = node.command(&["--once"]);
+    c.arg("--bin-src")
+        .arg(src)
+        .arg("--kubeconfig-out")
+        .arg(&kc)
+        .arg("--token-file")
+        .arg(secrets.join("token"))
+        .arg("--ca-file")
+        .arg(secrets.join("ca.crt"))
+        .env("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+        .env("KUBERNETES_SERVICE_PORT", "443");
+    assert_ok(&run_bounded(c));
+    let journal = node.root.join("var/lib/plexus");
+    journal_record(&journal, "withnad", &["k", "storage"]);
+    journal_record(&journal, "clusteronly", &["k"]);
+    let uninstall = |node: &Node, extra: &[&str]| {
+        let mut c = Command::new(plexus());
+        c.arg("uninstall")
+            .arg("--cni-bin-dir")
+            .arg(&node.bin)
+            .arg("--cni-conf-dir")
+            .arg(&node.conf)
+            .arg("--cni-dir")
+            .arg(&journal)
+            .arg("--kubeconfig-out")
+            .arg(&kc)
+            .args(extra)
+            .env_remove("CNI_COMMAND");
+        run_bounded(c)
+    };
+
+    let out = uninstall(&node, &[]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("withnad"), "{}", stderr(&out));
+    let plugin = node.conflist().expect("still in the runtime's path")["plugins"][0].clone();
+    assert!(plugin.get("kubeconfig").is_none(), "{plugin}");
+    assert!(
+        plugin["capabilities"]
+            .get("io.kubernetes.cri.pod-annotations")
+            .is_none()
+    );
+    assert!(!kc.exists(), "the kubeconfig goes at once");
+    assert!(
+        node.bin.join("plexus").exists(),
+        "DEL still needs the binary"
+    );
+    // Still first: pods created now get the cluster network through the draining plexus.
+    assert_eq!(runtime_pick(&node.conf), CONFLIST);
+
+    // The pod with other networks is deleted (its record goes): plexus is removed.
+    fs::remove_file(journal.join("withnad.json")).unwrap();
+    let out = uninstall(&node, &[]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("removed"), "{}", stderr(&out));
+    assert!(!node.conflist_path().exists());
+    assert!(!node.bin.join("plexus").exists());
+    assert_eq!(runtime_pick(&node.conf), "10-net.conf");
+    // Again: nothing to do, still success.
+    let out = uninstall(&node, &[]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("not installed"), "{}", stderr(&out));
+
+    // --force removes at once, saying what it abandons.
+    assert_ok(&node.run(&["--once", "--skip-kubeconfig"]));
+    journal_record(&journal, "again", &["k", "storage"]);
+    let out = uninstall(&node, &["--force"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("--force") && stderr(&out).contains("again"));
     assert!(!node.conflist_path().exists());
 }

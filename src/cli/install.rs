@@ -27,7 +27,7 @@ pub struct InstallFlags {
     /// CNI plugin directory; `plexus` is written there.
     #[arg(long, value_name = "DIR", default_value = "/opt/cni/bin")]
     pub cni_bin_dir: PathBuf,
-    /// CNI config directory: searched for the primary config; `00-plexus.conflist` is written there.
+    /// CNI config directory: searched for the primary config; `00-00-plexus.conflist` is written there.
     #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
     pub cni_conf_dir: PathBuf,
     /// The primary network config file [default: the alphabetically first .conf, .conflist or
@@ -78,13 +78,23 @@ pub struct InstallFlags {
     /// ADD and STATUS fail while this file does not exist (`readinessindicatorfile`).
     #[arg(long, value_name = "FILE")]
     pub readiness_indicator_file: Option<String>,
-    /// Keep running: regenerate the conflist when the primary config changes, and remove
-    /// `00-plexus.conflist` on SIGTERM/SIGINT so the node falls back to its primary network.
-    #[arg(long, conflicts_with = "once")]
-    pub cleanup_on_exit: bool,
-    /// Install and exit (the default without --cleanup-on-exit).
-    #[arg(long)]
+    /// Keep running until SIGTERM/SIGINT: regenerate the conflist when the primary config
+    /// changes and keep it first. Stopping never removes it (restarts and updates keep pods'
+    /// networks); removing plexus is `plexus uninstall`.
+    #[arg(long, conflicts_with_all = ["once", "check"])]
+    pub watch: bool,
+    /// Install and exit (the default without --watch).
+    #[arg(long, conflicts_with = "check")]
     pub once: bool,
+    /// Rename Multus configs found in --cni-conf-dir (`<name>.moved-aside-by-plexus`) so no
+    /// runtime reads them again. Without it they are reported and left in place.
+    #[arg(long)]
+    pub move_multus_aside: bool,
+    /// Change nothing: exit 0 when plexus's conflist is in place, first in the runtime's order,
+    /// and names an existing cluster network config; 1 saying what is wrong (the DaemonSet's
+    /// probes).
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// A `true`/`false` flag value where an empty string means "not given".
@@ -177,13 +187,28 @@ impl InstallFlags {
                 global_namespaces,
                 readiness_indicator_file: opt_abs(self.readiness_indicator_file)?,
             },
-            watch: self.cleanup_on_exit,
+            move_multus_aside: self.move_multus_aside,
+            watch: self.watch,
         })
     }
 }
 
 /// Runs `plexus install`.
 pub fn run(args: InstallArgs) -> ExitCode {
+    if args.flags.check {
+        let dir = std::path::absolute(&args.flags.cni_conf_dir)
+            .unwrap_or_else(|_| args.flags.cni_conf_dir.clone());
+        return match install::check(&dir) {
+            Ok(state) => {
+                eprintln!("plexus install --check: ok: {state}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("plexus install --check: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = args
         .flags
         .into_options(|k| std::env::var(k).ok())
