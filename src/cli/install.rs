@@ -88,8 +88,10 @@ pub struct InstallFlags {
     pub once: bool,
     /// Rename Multus configs found in --cni-conf-dir (`<name>.moved-aside-by-plexus`) so no
     /// runtime reads them again. Without it they are reported and left in place.
-    #[arg(long)]
-    pub move_multus_aside: bool,
+    /// `--move-multus-aside` alone means true.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_switch)]
+    pub move_multus_aside: Option<Switch>,
     /// Change nothing: exit 0 when plexus's conflist is in place, first in the runtime's order,
     /// and names an existing cluster network config; 1 saying what is wrong (the DaemonSet's
     /// probes).
@@ -187,7 +189,7 @@ impl InstallFlags {
                 global_namespaces,
                 readiness_indicator_file: opt_abs(self.readiness_indicator_file)?,
             },
-            move_multus_aside: self.move_multus_aside,
+            move_multus_aside: self.move_multus_aside.and_then(|s| s.0).unwrap_or(false),
             watch: self.watch,
         })
     }
