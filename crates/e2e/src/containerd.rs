@@ -13,9 +13,17 @@ use crate::{run, wait_for};
 /// The containerd namespace the CRI plugin uses (images for pods must be imported there).
 pub const K8S_NAMESPACE: &str = "k8s.io";
 
+/// Where containerd 1.6 puts its shims' sockets whatever its config says (and ctr's default
+/// FIFO dir): entries the test leaves there are removed on drop.
+const SHIM_SOCKET_DIR: &str = "/run/containerd/s";
+
 /// A running containerd.
 pub struct Containerd {
     child: Option<Child>,
+    /// Entries of [`SHIM_SOCKET_DIR`] before the start (other containerds' shims).
+    sockets_before: Vec<std::ffi::OsString>,
+    /// Whether `/run/containerd` existed before the start.
+    run_dir_existed: bool,
     /// `<node>/containerd`: config, root, state, socket, log.
     pub dir: PathBuf,
     /// The gRPC socket (CRI and containerd's own API).
@@ -48,6 +56,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{pause_image}"
   netns_mounts_under_state_dir = true
+  # The test may lack CAP_SYS_RESOURCE (a sandboxed CI): never ask for an oom_score_adj lower
+  # than containerd's own.
+  restrict_oom_score_adj = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".cni]
@@ -59,7 +70,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        # runc's state, too, under this containerd's directory (not /run/containerd/runc).
+        Root = "{runc_root}"
 "#,
+            runc_root = dir.join("runc").display(),
             root = dir.join("root").display(),
             state = dir.join("state").display(),
             socket = socket.display(),
@@ -70,6 +85,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         let config_path = dir.join("config.toml");
         std::fs::write(&config_path, config).expect("write containerd's config");
         let log = std::fs::File::create(dir.join("containerd.log")).expect("containerd's log");
+        let run_dir_existed = Path::new("/run/containerd").exists();
+        let sockets_before = socket_entries();
         // nsenter enters only the network namespace: containerd's mounts (rootfs, netns bind
         // mounts) stay visible to the test.
         let child = Command::new("nsenter")
@@ -84,6 +101,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             .expect("start containerd (is it installed? `make e2e` installs it)");
         let mut c = Containerd {
             child: Some(child),
+            sockets_before,
+            run_dir_existed,
             dir,
             socket,
         };
@@ -143,6 +162,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         let out = self
             .ctr()
             .args(["run", "--rm", "--net-host"])
+            .arg("--runc-root")
+            .arg(self.dir.join("runc"))
+            .arg("--fifo-dir")
+            .arg(self.dir.join("fifo"))
             .args(opts)
             .arg(image)
             .arg(id)
@@ -170,7 +193,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                     .status();
             }
         }
-        let shims = shim_pids(&self.socket);
         let pid = child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let start = Instant::now();
@@ -182,12 +204,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        for p in shims {
+        // Shims still running (their tasks were killed above, or containerd died): kill them
+        // and wait until they are gone (or zombies), so their sockets are closed.
+        let shims = shim_pids(&self.socket);
+        for p in &shims {
             let _ = Command::new("kill")
                 .args(["-KILL", &p.to_string()])
                 .status();
         }
+        let start = Instant::now();
+        while shims.iter().any(|p| alive(*p)) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         unmount_under(&self.dir);
+        // Sockets of this run's shims (new, and nobody listening any more).
+        for name in socket_entries() {
+            if self.sockets_before.contains(&name) {
+                continue;
+            }
+            let path = Path::new(SHIM_SOCKET_DIR).join(&name);
+            if std::os::unix::net::UnixStream::connect(&path).is_err() {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        if !self.run_dir_existed {
+            for d in [SHIM_SOCKET_DIR, "/run/containerd/fifo", "/run/containerd"] {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
     }
 }
 
@@ -195,6 +239,20 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+    })
+}
+
+fn socket_entries() -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(SHIM_SOCKET_DIR)
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
 }
 
 /// The PIDs of containerd-shim processes serving this containerd (their command line names

@@ -76,6 +76,18 @@ impl Cri {
             .unwrap_or((false, "no NetworkReady condition".into()))
     }
 
+    /// The CNI configuration containerd has loaded, as its verbose Status reports it (the
+    /// `cniconfig` info: every network with its config's source), so a test can wait for a
+    /// rewritten conflist to be the one in use.
+    pub fn loaded_cni_config(&mut self) -> String {
+        let resp = self
+            .rt
+            .block_on(self.client.status(StatusRequest { verbose: true }))
+            .expect("CRI Status")
+            .into_inner();
+        resp.info.get("cniconfig").cloned().unwrap_or_default()
+    }
+
     /// RunPodSandbox as the kubelet sends it: metadata, the pod's labels that identify it, its
     /// annotations, a hostname, a log directory. The sandbox id, or the runtime's error message.
     pub fn run_pod(&mut self, pod: &PodSpec, log_dir: &Path) -> Result<String, String> {
