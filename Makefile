@@ -26,7 +26,7 @@ deps:
 
 # The e2e crate (real containerd) has its own target, `make e2e`.
 test: deps
-	$(CARGO) test --workspace --exclude plexus-e2e --all-targets --no-fail-fast
+	CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) $(CARGO) test --workspace --exclude plexus-e2e --all-targets --no-fail-fast
 
 # protoc: the e2e crate's CRI client (k8s-cri) compiles the CRI protos at build time.
 lint: protoc
@@ -38,7 +38,7 @@ fmt:
 
 demo: deps
 	$(CARGO) build --quiet --bins --examples
-	$(CARGO) run --quiet --example quickstart -- target/debug/plexus
+	CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) $(CARGO) run --quiet --example quickstart -- target/debug/plexus
 
 # The binary for nodes: statically linked and not position-independent, like the Go CNI plugins
 # beside it. It is copied from an image onto hosts whose libc may differ, and a static binary

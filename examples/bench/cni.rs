@@ -26,6 +26,9 @@ pub enum Who {
     /// (e) plexus thin with `alongsideClusterNetwork: true`: the NAD network runs while the
     /// cluster network's delegate does, instead of after it.
     Alongside,
+    /// (f) plexus thin against a plain-HTTP API server: (b) without the TLS handshake and the
+    /// CA load, for comparison (a cluster's API server always speaks HTTPS).
+    PlainHttp,
 }
 
 impl Who {
@@ -36,6 +39,7 @@ impl Who {
             Who::Annotations => "annotations",
             Who::Builtin => "builtin",
             Who::Alongside => "alongside",
+            Who::PlainHttp => "plain_http",
         }
     }
 
@@ -46,6 +50,7 @@ impl Who {
             Who::Annotations => "(c) plexus, annotations in runtimeConfig",
             Who::Builtin => "(d) plexus thin, builtinDelegates",
             Who::Alongside => "(e) plexus thin, alongsideClusterNetwork",
+            Who::PlainHttp => "(f) plexus thin, plain-HTTP API server",
         }
     }
 }
@@ -242,6 +247,7 @@ fn prepare_add(
     let netns = ns.path();
     let conf = node.plexus_conf(
         pod,
+        who == Who::PlainHttp,
         who == Who::Annotations,
         who == Who::Builtin,
         who == Who::Alongside,
@@ -281,7 +287,6 @@ fn step(node: &Node, done: Done) -> Step {
         maxrss_kb: done.out.maxrss_kb,
         own_hwm_kb: done.out.own_hwm_kb,
         requests: node
-            .api
             .requests()
             .iter()
             .map(|r| format!("{} {}", r.method, r.path))
@@ -301,7 +306,7 @@ pub fn add(
     traced: bool,
 ) -> Result<(Step, Sandbox), String> {
     let (job, mut sb) = prepare_add(node, px, who, pod, ns, traced);
-    node.api.clear_requests();
+    node.clear_requests();
     let done = in_node(node, job, None)?;
     sb.cached = done.results.clone();
     Ok((step(node, done), sb))
@@ -326,7 +331,7 @@ pub fn del(node: &Node, px: &Plexus, sb: &Sandbox, traced: bool) -> Result<Step,
             traced,
         },
     };
-    node.api.clear_requests();
+    node.clear_requests();
     let done = in_node(node, job, None)?;
     Ok(step(node, done))
 }
@@ -344,7 +349,7 @@ pub fn add_parallel(
         .iter()
         .map(|(pod, ns)| prepare_add(node, px, who, pod, ns, false))
         .collect();
-    node.api.clear_requests();
+    node.clear_requests();
     let dones: Vec<Result<Done, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = prepared
             .iter()
