@@ -8,29 +8,34 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::install::InstallError;
 use crate::install::uninstall::{self, Paths};
 
 use super::inspect;
+use super::install::NodePaths;
+
+/// Why an uninstall step failed.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// The journal directory cannot be read.
+    #[error("reading the journal {dir}: {source}")]
+    Journal {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file could not be rewritten or removed.
+    #[error(transparent)]
+    Files(#[from] InstallError),
+}
 
 /// Arguments of `plexus uninstall`.
 #[derive(Debug, clap::Args)]
 pub struct UninstallArgs {
-    /// CNI plugin directory holding the plexus binary.
-    #[arg(long, value_name = "DIR", default_value = "/opt/cni/bin")]
-    pub cni_bin_dir: PathBuf,
-    /// CNI config directory holding plexus's conflist.
-    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
-    pub cni_conf_dir: PathBuf,
-    /// The journal directory (`cniDir`).
-    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_CNI_DIR)]
-    pub cni_dir: PathBuf,
-    /// The kubeconfig `plexus install` wrote.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/cni/net.d/plexus.d/plexus.kubeconfig"
-    )]
-    pub kubeconfig_out: PathBuf,
+    /// Where `plexus install` put plexus (the same flags and defaults).
+    #[command(flatten)]
+    pub node: NodePaths,
     /// Repeat until plexus is removed, then stay until SIGTERM/SIGINT (a DaemonSet's container).
     #[arg(long)]
     pub wait: bool,
@@ -45,9 +50,11 @@ pub struct UninstallArgs {
 
 /// Journaled sandboxes whose DEL still needs plexus: a record naming an attachment other than
 /// the cluster network, or a record that cannot be read.
-fn pending(cni_dir: &std::path::Path) -> Result<Vec<String>, String> {
-    let Some(listing) =
-        inspect::scan(cni_dir).map_err(|e| format!("reading {}: {e}", cni_dir.display()))?
+fn pending(cni_dir: &std::path::Path) -> Result<Vec<String>, StepError> {
+    let Some(listing) = inspect::scan(cni_dir).map_err(|source| StepError::Journal {
+        dir: cni_dir.to_path_buf(),
+        source,
+    })?
     else {
         return Ok(Vec::new());
     };
@@ -67,10 +74,10 @@ fn say(msg: impl std::fmt::Display) {
 }
 
 /// One step: drain while something is pending, else finish. Returns whether plexus is gone.
-fn step(paths: &Paths, cni_dir: &std::path::Path, force: bool) -> Result<bool, String> {
+fn step(paths: &Paths, cni_dir: &std::path::Path, force: bool) -> Result<bool, StepError> {
     let waiting = pending(cni_dir)?;
     if !waiting.is_empty() && !force {
-        let changed = uninstall::drain(paths).map_err(|e| e.to_string())?;
+        let changed = uninstall::drain(paths)?;
         if changed {
             say(format_args!(
                 "{} now attaches only the cluster network to new pods; plexus stays in the \
@@ -90,7 +97,7 @@ fn step(paths: &Paths, cni_dir: &std::path::Path, force: bool) -> Result<bool, S
             waiting.join(", ")
         ));
     }
-    let removed = uninstall::finish(paths).map_err(|e| e.to_string())?;
+    let removed = uninstall::finish(paths)?;
     if removed.is_empty() {
         say("plexus is not installed here (nothing to remove)");
     } else {
@@ -107,11 +114,11 @@ fn step(paths: &Paths, cni_dir: &std::path::Path, force: bool) -> Result<bool, S
 pub fn run(args: UninstallArgs) -> ExitCode {
     let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
     let paths = Paths {
-        conf_dir: abs(&args.cni_conf_dir),
-        bin_dir: abs(&args.cni_bin_dir),
-        kubeconfig: abs(&args.kubeconfig_out),
+        conf_dir: abs(&args.node.cni_conf_dir),
+        bin_dir: abs(&args.node.cni_bin_dir),
+        kubeconfig: abs(&args.node.kubeconfig_out),
     };
-    let cni_dir = abs(&args.cni_dir);
+    let cni_dir = abs(&args.node.cni_dir);
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
