@@ -1,4 +1,5 @@
-# The interface to the project: `make demo`, `make test`, `make lint`, `make bench`.
+# The interface to the project: `make demo`, `make test`, `make lint`, `make bench`, `make image`,
+# `make e2e`.
 SHELL := /bin/bash
 CARGO ?= cargo
 # Reference CNI plugins (Debian's containernetworking-plugins) and iproute2 are needed by the
@@ -45,8 +46,10 @@ demo: deps
 # starts ~0.4 ms sooner with a third of the page faults (no loader, no relocations).
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE_DIR := target/$(HOST_TRIPLE)/release
+# Every static build uses exactly these flags, so no build invalidates another's artifacts.
+RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 release:
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 	  $(CARGO) build --release --target $(HOST_TRIPLE) --bins --examples
 	@echo "built $(RELEASE_DIR)/plexus"
 
@@ -72,7 +75,8 @@ protoc:
 
 # The container image: the static release binaries FROM scratch (Containerfile), built offline
 # with buildah, stored in local container storage (podman and buildah see it) and written as an
-# OCI archive. deploy/kustomization.yaml's `images:` entry names $(IMAGE_NAME):$(VERSION).
+# OCI archive. deploy/image/kustomization.yaml's `images:` entry names $(IMAGE_NAME):$(VERSION)
+# (tests/deploy.rs checks it).
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 IMAGE_NAME ?= localhost/plexus
 IMAGE := $(IMAGE_NAME):$(VERSION)
@@ -86,7 +90,7 @@ image-deps:
 
 # Only the binaries (the bench example is not needed in the image).
 release-bins:
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 	  $(CARGO) build --release --target $(HOST_TRIPLE) --bins
 
 image: release-bins image-deps
@@ -110,7 +114,7 @@ e2e-deps: deps protoc
 	$(call apt_install,containerd ctr runc,containerd runc)
 
 e2e: image e2e-deps
-	RUSTFLAGS="-C target-feature=+crt-static" \
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 	  $(CARGO) build --release --target $(HOST_TRIPLE) -p plexus-e2e-pause --bin pause
 	rm -rf $(E2E_DIR)/pause && mkdir -p $(E2E_DIR)/pause
 	install -m 0755 target/$(HOST_TRIPLE)/release/pause $(E2E_DIR)/pause/pause
