@@ -56,6 +56,14 @@ pub enum InstallError {
         /// The OS error.
         source: io::Error,
     },
+    /// A Multus config could not be moved aside.
+    #[error("moving {path} aside: {source}")]
+    MoveAside {
+        /// The Multus config.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
     /// `plexus install --check`: the node is not as the install leaves it.
     #[error("{0}")]
     Unhealthy(String),
@@ -223,7 +231,7 @@ fn ensure_first(opts: &Options, reported: &mut Vec<PathBuf>) -> Result<(), Insta
     for f in &found {
         let Kind::Multus(t) = &f.kind else { continue };
         if opts.move_multus_aside {
-            let to = order::move_aside(&f.path).map_err(|source| InstallError::Remove {
+            let to = order::move_aside(&f.path).map_err(|source| InstallError::MoveAside {
                 path: f.path.clone(),
                 source,
             })?;
