@@ -48,7 +48,7 @@ pub enum InstallError {
         /// The OS error.
         source: io::Error,
     },
-    /// A file could not be removed or renamed.
+    /// A file could not be removed.
     #[error("removing {path}: {source}")]
     Remove {
         /// The file.
