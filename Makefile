@@ -1,11 +1,12 @@
-# The interface to the project: `make demo`, `make test`, `make lint`, `make bench`.
+# The interface to the project: `make demo`, `make test`, `make lint`, `make bench`, `make image`,
+# `make e2e`.
 SHELL := /bin/bash
 CARGO ?= cargo
 # Reference CNI plugins (Debian's containernetworking-plugins) and iproute2 are needed by the
 # namespace tests and the quickstart; they are installed here when missing.
 CNI_PLUGIN_DIR ?= /usr/lib/cni
 
-.PHONY: all build test lint demo deps fmt bench release test-vm vm-deps
+.PHONY: all build test lint demo deps fmt bench release release-bins image image-deps e2e e2e-deps test-vm vm-deps
 
 all: build
 
@@ -24,6 +25,7 @@ deps:
 	fi
 	@[ "$$(id -u)" = 0 ] || { echo "make test / make demo need root: the tests create network namespaces" >&2; exit 1; }
 
+# The e2e crate (real containerd) has its own target, `make e2e`.
 # Every test keeps its state under its own temp dir. make test proves it: the host's CNI state
 # (host-local's default dataDir, plexus's default journal) must be exactly as it was before the
 # suite (paths, types, modes, owners, sizes, mtimes, contents), else the target fails.
@@ -37,8 +39,8 @@ host_state = for d in $(HOST_STATE); do \
 
 test: deps
 	@before="$$($(host_state))"; \
-	echo "$(CARGO) test --workspace --all-targets --no-fail-fast"; \
-	$(CARGO) test --workspace --all-targets --no-fail-fast; rc=$$?; \
+	echo "$(CARGO) test --workspace --exclude plexus-e2e --all-targets --no-fail-fast"; \
+	CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) $(CARGO) test --workspace --exclude plexus-e2e --all-targets --no-fail-fast; rc=$$?; \
 	after="$$($(host_state))"; \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "make test: FAILED: the suite changed the host's CNI state ($(HOST_STATE)); a test wrote outside its temp dir:" >&2; \
@@ -47,7 +49,8 @@ test: deps
 	fi; \
 	exit $$rc
 
-lint:
+# protoc: the e2e crate's CRI client (k8s-cri) compiles the CRI protos at build time.
+lint: protoc
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
@@ -62,15 +65,17 @@ demo: deps
 	echo "$(CARGO) build --bins --examples --color $$color"; \
 	$(CARGO) build --bins --examples --color $$color
 	@echo "make demo: running the quickstart (target/debug/examples/quickstart)"
-	@target/debug/examples/quickstart target/debug/plexus
+	@CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) target/debug/examples/quickstart target/debug/plexus
 
 # The binary for nodes: statically linked and not position-independent, like the Go CNI plugins
 # beside it. It is copied from an image onto hosts whose libc may differ, and a static binary
 # starts ~0.4 ms sooner with a third of the page faults (no loader, no relocations).
 HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 RELEASE_DIR := target/$(HOST_TRIPLE)/release
+# Every static build uses exactly these flags, so no build invalidates another's artifacts.
+RELEASE_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 release:
-	RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" \
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
 	  $(CARGO) build --release --target $(HOST_TRIPLE) --bins --examples
 	@echo "built $(RELEASE_DIR)/plexus"
 
@@ -103,3 +108,72 @@ vm-deps: deps
 test-vm: vm-deps
 	$(CARGO) build --bin plexus --example vm_guest
 	VM_FILTER="$(VM_FILTER)" tests/vm/run.sh $(VM_KERNELS)
+
+# Installs what is missing from Debian, as root; $(1): commands to look for, $(2): packages.
+define apt_install
+	@missing=""; for c in $(1); do command -v $$c >/dev/null || missing="$(2)"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install $$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	    || { echo "apt-get install $$missing failed" >&2; exit 1; }; \
+	fi
+endef
+
+.PHONY: protoc
+protoc:
+	$(call apt_install,protoc,protobuf-compiler)
+
+# The container image: the static release binaries FROM scratch (Containerfile), built offline
+# with buildah, stored in local container storage (podman and buildah see it) and written as an
+# OCI archive. deploy/image/kustomization.yaml's `images:` entry names $(IMAGE_NAME):$(VERSION)
+# (tests/deploy.rs checks it).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
+IMAGE_NAME ?= localhost/plexus
+IMAGE := $(IMAGE_NAME):$(VERSION)
+IMAGE_ARCHIVE := target/plexus-$(VERSION).oci.tar
+# The binaries the image carries (from `make release`): add plexus-agent here once it exists.
+IMAGE_BINS := plexus
+IMAGE_MAX_BYTES := 12000000
+
+image-deps:
+	$(call apt_install,buildah,buildah)
+
+# Only the binaries (the bench example is not needed in the image).
+release-bins:
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
+	  $(CARGO) build --release --target $(HOST_TRIPLE) --bins
+
+image: release-bins image-deps
+	rm -rf target/image && mkdir -p target/image/bin
+	for b in $(IMAGE_BINS); do install -m 0755 $(RELEASE_DIR)/$$b target/image/bin/$$b; done
+	buildah build --quiet --layers=false --pull=never -f Containerfile \
+	  --build-arg VERSION=$(VERSION) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	  -t $(IMAGE) . >/dev/null
+	rm -f $(IMAGE_ARCHIVE)
+	buildah push --quiet $(IMAGE) oci-archive:$(IMAGE_ARCHIVE):$(IMAGE)
+	@size=$$(stat -c %s $(IMAGE_ARCHIVE)); \
+	echo "image $(IMAGE): $(IMAGE_ARCHIVE), $$size bytes (limit $(IMAGE_MAX_BYTES))"; \
+	[ $$size -le $(IMAGE_MAX_BYTES) ] || { echo "image larger than $(IMAGE_MAX_BYTES) bytes" >&2; exit 1; }
+
+# The end-to-end test (crates/e2e): a real containerd from Debian, started by the test with its
+# own scratch root, state and socket, runs the DaemonSet's install command from the image and
+# creates pods through the CRI. Its pause image is built here from a tiny static binary.
+E2E_DIR := target/e2e
+e2e-deps: deps protoc
+	$(call apt_install,containerd ctr runc,containerd runc)
+
+e2e: image e2e-deps
+	RUSTFLAGS="$(RELEASE_RUSTFLAGS)" \
+	  $(CARGO) build --release --target $(HOST_TRIPLE) -p plexus-e2e-pause --bin pause
+	rm -rf $(E2E_DIR)/pause && mkdir -p $(E2E_DIR)/pause
+	install -m 0755 target/$(HOST_TRIPLE)/release/pause $(E2E_DIR)/pause/pause
+	buildah build --quiet --layers=false --pull=never -f crates/e2e-pause/Containerfile \
+	  -t localhost/plexus-e2e-pause:1 $(E2E_DIR)/pause >/dev/null
+	rm -f $(E2E_DIR)/pause.oci.tar
+	buildah push --quiet localhost/plexus-e2e-pause:1 oci-archive:$(E2E_DIR)/pause.oci.tar:localhost/plexus-e2e-pause:1
+	PLEXUS_E2E_IMAGE_ARCHIVE=$(abspath $(IMAGE_ARCHIVE)) PLEXUS_E2E_IMAGE=$(IMAGE) \
+	PLEXUS_E2E_PAUSE_ARCHIVE=$(abspath $(E2E_DIR)/pause.oci.tar) PLEXUS_E2E_PAUSE_IMAGE=localhost/plexus-e2e-pause:1 \
+	CNI_PLUGIN_DIR=$(CNI_PLUGIN_DIR) \
+	  $(CARGO) test -p plexus-e2e --no-fail-fast -- --test-threads=1

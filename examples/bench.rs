@@ -3,12 +3,13 @@
 //!
 //! Scenario: a "node" network namespace with a bridge + host-local cluster network (a conflist
 //! file) and a macvlan master, the embedded Kubernetes API server on the node's loopback (real
-//! HTTP, through kube-rs), one macvlan NAD and pods annotated with it. Each cycle makes a fresh
+//! HTTPS with its CA in the kubeconfig, through kube-rs), one macvlan NAD and pods annotated with it. Each cycle makes a fresh
 //! pod namespace per contestant, ADDs, checks `eth0` and `net1` have addresses, DELs, checks
 //! nothing is left; contestants take turns (rotating order) so noise hits all alike:
 //! (a) the delegates called directly, as libcni would; (b) plexus thin, annotations from a GET;
 //! (c) plexus with the annotations in `runtimeConfig`; (d, on unless `--no-builtin`) plexus using
-//! its built-in delegates; (e) plexus thin with `alongsideClusterNetwork`. Then:
+//! its built-in delegates; (e) plexus thin with `alongsideClusterNetwork`; (f) plexus thin
+//! against a plain-HTTP API server (every other row speaks HTTPS, as a cluster does). Then:
 //! plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra networks, 10 vs 1000 NADs in the
 //! namespace. Prints markdown, writes JSON.
 //!
@@ -230,7 +231,7 @@ fn parallel(
             .collect::<Result<Vec<_>, _>>()?;
         let batch: Vec<_> = pods.iter().zip(&nss).collect();
         let done = cni::add_parallel(node, px, who, &batch)?;
-        requests += node.api.requests().len();
+        requests += node.requests().len();
         let first = done.iter().map(|(s, _)| s.started).min();
         let last = done.iter().map(|(s, _)| s.ended).max();
         if let (Some(f), Some(l)) = (first, last) {
@@ -341,6 +342,7 @@ fn measure(
         main.push((Who::Builtin, node.put_pod("bench", "pod-d", &one)));
     }
     main.push((Who::Alongside, node.put_pod("bench", "pod-e", &one)));
+    main.push((Who::PlainHttp, node.put_pod("bench", "pod-f", &one)));
     let par: Vec<Pod> = (0..PARALLEL)
         .map(|i| node.put_pod("bench", &format!("par-{i}"), &one))
         .collect();

@@ -12,7 +12,14 @@ use std::process::{Command, Stdio};
 use plexus_testapi::TestApiServer;
 use serde_json::{Value, json};
 
-const PLUGINS: &str = "/usr/lib/cni";
+/// Where the reference CNI plugins are: `CNI_PLUGIN_DIR` (as the Makefile takes it), else
+/// Debian's `/usr/lib/cni`.
+fn plugins() -> String {
+    std::env::var("CNI_PLUGIN_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/usr/lib/cni".to_string())
+}
 
 struct Netns(Vec<String>, PathBuf);
 
@@ -142,7 +149,7 @@ fn run() -> Result<(), String> {
 
     let conf = json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus",
         "kubeconfig":kubeconfig,"clusterNetwork":cluster_path,"confDir":work.join("net.d"),
-        "cniDir":work.join("journal"),"binDir":PLUGINS,
+        "cniDir":work.join("journal"),"binDir":plugins(),
         "logFile":work.join("plexus.log"),"logLevel":"debug","logToStderr":false});
     let cni = |verb: &str, pod: &str, netns: &str, id: &str| -> Result<Value, String> {
         let mut child = Command::new("ip")
@@ -154,7 +161,7 @@ fn run() -> Result<(), String> {
             .env("CNI_CONTAINERID", id)
             .env("CNI_NETNS", format!("/run/netns/{netns}"))
             .env("CNI_IFNAME", "eth0")
-            .env("CNI_PATH", PLUGINS)
+            .env("CNI_PATH", plugins())
             .env(
                 "CNI_ARGS",
                 format!("IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME={pod};K8S_POD_INFRA_CONTAINER_ID={id}"),

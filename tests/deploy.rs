@@ -1,189 +1,24 @@
 //! The manifests in deploy/ and crds/: every document parses into its Kubernetes type with no
-//! field lost (so a typo fails), the kustomization lists exactly the manifests, RBAC grants no
-//! more than the plugin needs, the DaemonSet is wired to the account, ConfigMap and volumes it
-//! names, its command lines parse with plexus's own CLI, and the CRD files are the generated CRD.
+//! field lost (so a typo fails), each kustomization lists exactly its manifests, the CRD is on
+//! its own (never on plexus's delete path) and no Namespace is declared, the image is named in
+//! one place that matches `make image`, RBAC grants exactly what the plugin calls, the
+//! DaemonSets are wired to the account, ConfigMap and volumes they name, run with least
+//! privileges, and their command lines (probes included) parse with plexus's own CLI, and the
+//! CRD files are the generated CRD.
+
+mod deploy_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
-use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use k8s_openapi::api::core::v1::ServiceAccount;
 
-const IMAGE: &str = "ghcr.io/plexus-cni/plexus:0.1.0";
-const NAMESPACE: &str = "kube-system";
-const CRD_FILE: &str = "network-attachment-definitions.yaml";
-/// Set to rewrite both CRD files from `plexus::k8s::nad::crd()`.
-const UPDATE_ENV: &str = "PLEXUS_UPDATE_CRDS";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// One parsed object of a manifest file.
-#[derive(Debug)]
-enum Object {
-    Namespace(Namespace),
-    ServiceAccount(ServiceAccount),
-    ClusterRole(ClusterRole),
-    ClusterRoleBinding(ClusterRoleBinding),
-    Crd(Box<CustomResourceDefinition>),
-    ConfigMap(ConfigMap),
-    DaemonSet(Box<DaemonSet>),
-}
-
-/// The first place where `a` (as written) and `b` (after the typed round trip) differ.
-fn first_difference(path: &str, a: &Value, b: &Value) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for (k, va) in x {
-                let p = format!("{path}.{k}");
-                match y.get(k) {
-                    None => return Some(format!("{p} is not a field of the type (typo?)")),
-                    Some(vb) => {
-                        if let Some(d) = first_difference(&p, va, vb) {
-                            return Some(d);
-                        }
-                    }
-                }
-            }
-            y.keys()
-                .find(|k| !x.contains_key(*k))
-                .map(|k| format!("{path}.{k} appeared in the round trip"))
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (va, vb))| first_difference(&format!("{path}[{i}]"), va, vb)),
-        _ if a == b => None,
-        _ => Some(format!("{path}: {a} became {b}")),
-    }
-}
-
-/// Parses `v` as `T` and checks nothing was dropped or changed on the way.
-fn check_typed<T: DeserializeOwned + serde::Serialize>(v: &Value) -> Result<T, String> {
-    let t: T = serde_json::from_value(v.clone())
-        .map_err(|e| format!("does not parse as {}: {e}", std::any::type_name::<T>()))?;
-    let back = serde_json::to_value(&t).map_err(|e| e.to_string())?;
-    match first_difference("", v, &back) {
-        Some(d) => Err(d),
-        None => Ok(t),
-    }
-}
-
-fn typed<T: DeserializeOwned + serde::Serialize>(file: &str, v: &Value) -> T {
-    check_typed(v).unwrap_or_else(|e| panic!("{file}: {e}"))
-}
-
-/// Every document of a YAML file, typed by its kind.
-fn parse_file(path: &Path) -> Vec<Object> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let mut out = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-        let y = serde_yaml_ng::Value::deserialize(doc).unwrap_or_else(|e| panic!("{name}: {e}"));
-        if y.is_null() {
-            continue;
-        }
-        let v: Value = serde_json::to_value(&y).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let kind = v["kind"].as_str().unwrap_or_default();
-        let api = v["apiVersion"].as_str().unwrap_or_default();
-        out.push(match (api, kind) {
-            ("v1", "Namespace") => Object::Namespace(typed(&name, &v)),
-            ("v1", "ServiceAccount") => Object::ServiceAccount(typed(&name, &v)),
-            ("v1", "ConfigMap") => Object::ConfigMap(typed(&name, &v)),
-            ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
-                Object::ClusterRole(typed(&name, &v))
-            }
-            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
-                Object::ClusterRoleBinding(typed(&name, &v))
-            }
-            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
-                Object::Crd(Box::new(typed(&name, &v)))
-            }
-            ("apps/v1", "DaemonSet") => Object::DaemonSet(Box::new(typed(&name, &v))),
-            other => panic!("{name}: unexpected apiVersion/kind {other:?}"),
-        });
-    }
-    assert!(!out.is_empty(), "{name}: no objects");
-    out
-}
-
-/// The YAML files of a directory, except the kustomization.
-fn manifests(dir: &Path) -> BTreeSet<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| (n.ends_with(".yaml") || n.ends_with(".yml")) && n != "kustomization.yaml")
-        .collect()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Kustomization {
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    kind: String,
-    resources: Vec<String>,
-}
-
-/// Every object of deploy/, grouped.
-#[derive(Default)]
-struct Deploy {
-    namespaces: Vec<Namespace>,
-    accounts: Vec<ServiceAccount>,
-    roles: Vec<ClusterRole>,
-    bindings: Vec<ClusterRoleBinding>,
-    crds: Vec<CustomResourceDefinition>,
-    config_maps: Vec<ConfigMap>,
-    daemon_sets: Vec<DaemonSet>,
-}
-
-fn deploy() -> Deploy {
-    let mut d = Deploy::default();
-    for file in manifests(&root().join("deploy")) {
-        for o in parse_file(&root().join("deploy").join(&file)) {
-            match o {
-                Object::Namespace(x) => d.namespaces.push(x),
-                Object::ServiceAccount(x) => d.accounts.push(x),
-                Object::ClusterRole(x) => d.roles.push(x),
-                Object::ClusterRoleBinding(x) => d.bindings.push(x),
-                Object::Crd(x) => d.crds.push(*x),
-                Object::ConfigMap(x) => d.config_maps.push(x),
-                Object::DaemonSet(x) => d.daemon_sets.push(*x),
-            }
-        }
-    }
-    d
-}
-
-fn one<'a, T>(what: &str, v: &'a [T]) -> &'a T {
-    assert_eq!(v.len(), 1, "deploy/ must have exactly one {what}");
-    &v[0]
-}
-
-fn the_daemon_set(d: &Deploy) -> &DaemonSet {
-    one("DaemonSet", &d.daemon_sets)
-}
-
-fn containers(ds: &DaemonSet) -> Vec<&Container> {
-    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
-    pod.init_containers
-        .iter()
-        .flatten()
-        .chain(pod.containers.iter())
-        .collect()
-}
+use deploy_support::*;
 
 #[test]
 fn every_manifest_parses_into_its_type() {
-    for dir in ["deploy", "crds"] {
+    for dir in ["deploy", "deploy/crd", "deploy/uninstall", "crds"] {
         let files = manifests(&root().join(dir));
         assert!(!files.is_empty(), "{dir}/ has no manifests");
         for f in files {
@@ -199,38 +34,95 @@ fn every_manifest_parses_into_its_type() {
 
 #[test]
 fn kustomization_lists_exactly_the_manifests() {
-    let dir = root().join("deploy");
-    let text = std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap();
-    let k: Kustomization = serde_yaml_ng::from_str(&text).unwrap();
-    assert_eq!(k.api_version, "kustomize.config.k8s.io/v1beta1");
-    assert_eq!(k.kind, "Kustomization");
-    let listed: BTreeSet<String> = k.resources.iter().cloned().collect();
-    assert_eq!(
-        listed.len(),
-        k.resources.len(),
-        "a resource is listed twice"
-    );
-    for r in &k.resources {
-        assert!(dir.join(r).is_file(), "kustomization lists missing {r}");
+    for (sub, components) in [
+        ("", &["image"][..]),
+        ("crd", &[][..]),
+        ("uninstall", &["../image"][..]),
+    ] {
+        let dir = root().join("deploy").join(sub);
+        let k = kustomization(&dir);
+        assert_eq!(
+            k.api_version, "kustomize.config.k8s.io/v1beta1",
+            "deploy/{sub}"
+        );
+        assert_eq!(k.kind, "Kustomization");
+        assert!(
+            k.images.is_empty(),
+            "deploy/{sub}: the image is named in deploy/image/ only"
+        );
+        assert_eq!(k.components, components, "deploy/{sub}");
+        let listed: BTreeSet<String> = k.resources.iter().cloned().collect();
+        assert_eq!(
+            listed.len(),
+            k.resources.len(),
+            "a resource is listed twice"
+        );
+        for r in &k.resources {
+            assert!(dir.join(r).is_file(), "deploy/{sub} lists missing {r}");
+        }
+        assert_eq!(
+            listed,
+            manifests(&dir),
+            "deploy/{sub}: every manifest listed, nothing else"
+        );
     }
-    assert_eq!(
-        listed,
-        manifests(&dir),
-        "every manifest listed, nothing else"
-    );
+}
+
+/// The CRD is applied on its own and never deleted with plexus (deleting it deletes every NAD,
+/// Multus's included); kube-system is never declared (so never part of a delete).
+#[test]
+fn crd_and_namespace_are_not_on_plexuss_delete_path() {
+    for sub in ["", "uninstall"] {
+        let d = deploy_dir(sub);
+        assert!(d.crds.is_empty(), "deploy/{sub} holds a CRD");
+        assert!(d.namespaces.is_empty(), "deploy/{sub} declares a Namespace");
+    }
+    let crd = deploy_dir("crd");
+    assert_eq!(crd.crds.len(), 1);
+    assert!(crd.namespaces.is_empty() && crd.daemon_sets.is_empty() && crd.roles.is_empty());
+}
+
+/// `make image` tags IMAGE_NAME:VERSION; deploy/image/ (the one place naming the image) maps
+/// every container's `plexus` to exactly that.
+#[test]
+fn the_image_is_named_in_one_place_matching_make_image() {
+    let k = kustomization(&root().join("deploy/image"));
+    assert_eq!(k.api_version, "kustomize.config.k8s.io/v1alpha1");
+    assert_eq!(k.kind, "Component");
+    assert!(k.resources.is_empty() && k.components.is_empty());
+    let [entry] = &k.images[..] else {
+        panic!("deploy/image names one image");
+    };
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    let image_name = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("IMAGE_NAME ?= "))
+        .expect("IMAGE_NAME in the Makefile")
+        .trim();
+    assert_eq!(entry.name, IMAGE);
+    assert_eq!(entry.new_name, image_name);
+    assert_eq!(entry.new_tag, env!("CARGO_PKG_VERSION"));
+    for sub in ["", "uninstall"] {
+        for ds in &deploy_dir(sub).daemon_sets {
+            for c in containers(ds) {
+                assert_eq!(c.image.as_deref(), Some(IMAGE), "deploy/{sub}: {}", c.name);
+            }
+        }
+    }
 }
 
 #[test]
-fn every_namespaced_object_is_in_the_declared_namespace() {
-    let d = deploy();
-    let ns = one("Namespace", &d.namespaces);
-    assert_eq!(ns.metadata.name.as_deref(), Some(NAMESPACE));
-    let mut namespaced = Vec::new();
-    namespaced.extend(d.accounts.iter().map(|o| &o.metadata));
-    namespaced.extend(d.config_maps.iter().map(|o| &o.metadata));
-    namespaced.extend(d.daemon_sets.iter().map(|o| &o.metadata));
-    for m in namespaced {
-        assert_eq!(m.namespace.as_deref(), Some(NAMESPACE), "{:?}", m.name);
+fn every_namespaced_object_is_in_kube_system() {
+    for sub in ["", "uninstall"] {
+        let d = deploy_dir(sub);
+        let mut namespaced = Vec::new();
+        namespaced.extend(d.accounts.iter().map(|o| &o.metadata));
+        namespaced.extend(d.config_maps.iter().map(|o| &o.metadata));
+        namespaced.extend(d.daemon_sets.iter().map(|o| &o.metadata));
+        assert!(!namespaced.is_empty());
+        for m in namespaced {
+            assert_eq!(m.namespace.as_deref(), Some(NAMESPACE), "{:?}", m.name);
+        }
     }
 }
 
@@ -238,14 +130,12 @@ fn every_namespaced_object_is_in_the_declared_namespace() {
 fn cluster_role_grants_no_more_than_the_plugin_needs() {
     let d = deploy();
     let role = one("ClusterRole", &d.roles);
+    // What src/k8s/client.rs calls: GET pod, GET NAD, PATCH pods/status, POST core events.
     let allowed: BTreeSet<(&str, &str, &str)> = [
         ("", "pods", "get"),
         ("", "pods/status", "patch"),
         ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),
-        ("k8s.cni.cncf.io", "network-attachment-definitions", "list"),
-        ("k8s.cni.cncf.io", "network-attachment-definitions", "watch"),
         ("", "events", "create"),
-        ("events.k8s.io", "events", "create"),
     ]
     .into();
     assert!(role.aggregation_rule.is_none(), "no aggregation");
@@ -296,129 +186,125 @@ fn binding_ties_the_role_to_the_daemon_sets_account() {
     assert_eq!(s.kind, "ServiceAccount");
     assert_eq!(Some(&s.name), sa.metadata.name.as_ref());
     assert_eq!(s.namespace, sa.metadata.namespace);
-    let pod = the_daemon_set(&d)
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let pod = pod_spec(the_daemon_set(&d));
     assert_eq!(pod.service_account_name, sa.metadata.name);
 }
 
 #[test]
-fn daemon_set_runs_on_every_node_with_bounded_resources() {
-    let d = deploy();
-    let ds = the_daemon_set(&d);
-    let spec = ds.spec.as_ref().unwrap();
-    let pod = spec.template.spec.as_ref().unwrap();
-    assert_eq!(pod.host_network, Some(true));
-    assert_eq!(
-        pod.priority_class_name.as_deref(),
-        Some("system-node-critical")
-    );
-    let tolerates_all =
-        pod.tolerations.iter().flatten().any(|t| {
+fn daemon_sets_run_on_every_linux_node_with_least_privilege() {
+    for sub in ["", "uninstall"] {
+        let d = deploy_dir(sub);
+        let ds = the_daemon_set(&d);
+        let spec = ds.spec.as_ref().unwrap();
+        let pod = spec.template.spec.as_ref().unwrap();
+        assert_eq!(pod.host_network, Some(true));
+        assert_eq!(
+            pod.priority_class_name.as_deref(),
+            Some("system-node-critical")
+        );
+        assert_eq!(
+            pod.node_selector
+                .as_ref()
+                .and_then(|n| n.get("kubernetes.io/os"))
+                .map(String::as_str),
+            Some("linux"),
+            "deploy/{sub}: plexus runs only on Linux nodes"
+        );
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        let tolerates_all = pod.tolerations.iter().flatten().any(|t| {
             t.operator.as_deref() == Some("Exists") && t.key.is_none() && t.effect.is_none()
         });
-    assert!(
-        tolerates_all,
-        "a toleration with operator Exists and no key/effect"
-    );
-    let labels = spec.selector.match_labels.as_ref().unwrap();
-    let pod_labels = spec
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .labels
-        .as_ref()
-        .unwrap();
-    for (k, v) in labels {
-        assert_eq!(
-            pod_labels.get(k),
-            Some(v),
-            "selector matches the pod template"
+        assert!(
+            tolerates_all,
+            "a toleration with operator Exists and no key/effect"
         );
-    }
-    let cs = containers(ds);
-    assert_eq!(cs.len(), 2, "an install init container and the watcher");
-    for c in cs {
-        assert_eq!(c.image.as_deref(), Some(IMAGE), "{}", c.name);
-        let r = c
-            .resources
+        let labels = spec.selector.match_labels.as_ref().unwrap();
+        let pod_labels = spec
+            .template
+            .metadata
             .as_ref()
-            .unwrap_or_else(|| panic!("{}: resources", c.name));
-        for (what, m) in [("requests", &r.requests), ("limits", &r.limits)] {
-            let m = m
-                .as_ref()
-                .unwrap_or_else(|| panic!("{}: no {what}", c.name));
-            for k in ["cpu", "memory"] {
-                assert!(m.contains_key(k), "{}: {what}.{k}", c.name);
-            }
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap();
+        for (k, v) in labels {
+            assert_eq!(
+                pod_labels.get(k),
+                Some(v),
+                "selector matches the pod template"
+            );
         }
-        let sc = c.security_context.as_ref().unwrap();
-        assert_eq!(
-            sc.privileged,
-            Some(true),
-            "{}: installs into host dirs",
-            c.name
-        );
+        for c in containers(ds) {
+            let r = c
+                .resources
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: resources", c.name));
+            let requests = r.requests.as_ref().expect("requests");
+            assert!(
+                requests.contains_key("cpu") && requests.contains_key("memory"),
+                "{}",
+                c.name
+            );
+            let limits = r.limits.as_ref().expect("limits");
+            assert!(limits.contains_key("memory"), "{}: a memory limit", c.name);
+            let sc = c.security_context.as_ref().unwrap();
+            assert_ne!(sc.privileged, Some(true), "{}: privileged", c.name);
+            assert_eq!(sc.allow_privilege_escalation, Some(false), "{}", c.name);
+            assert_eq!(sc.read_only_root_filesystem, Some(true), "{}", c.name);
+            assert_eq!(sc.run_as_user, Some(0), "{}: root-owned host dirs", c.name);
+            let caps = sc.capabilities.as_ref().expect("capabilities");
+            assert_eq!(
+                caps.drop.as_deref(),
+                Some(&["ALL".to_string()][..]),
+                "{}",
+                c.name
+            );
+            assert!(caps.add.is_none(), "{}: adds capabilities", c.name);
+        }
     }
+    let d = deploy();
+    assert_eq!(
+        containers(the_daemon_set(&d)).len(),
+        2,
+        "an install init container and the watcher"
+    );
 }
 
-/// A container's args with `$(VAR)` expanded the way the kubelet does, from its `env` (fake
-/// values for downward-API fields) and the ConfigMaps of its `envFrom`.
-fn expanded_args(c: &Container, config_maps: &[ConfigMap]) -> Vec<String> {
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    for from in c.env_from.iter().flatten() {
-        let name = &from
-            .config_map_ref
+/// The probes run plexus's own health check on the node's conf dir.
+#[test]
+fn probes_run_the_install_check() {
+    let d = deploy();
+    let pod = pod_spec(the_daemon_set(&d));
+    let main = one("container", &pod.containers);
+    for (what, probe) in [
+        ("readiness", &main.readiness_probe),
+        ("liveness", &main.liveness_probe),
+    ] {
+        let cmd = probe
             .as_ref()
-            .expect("envFrom a ConfigMap")
-            .name;
-        let cm = config_maps
-            .iter()
-            .find(|m| m.metadata.name.as_ref() == Some(name))
-            .unwrap_or_else(|| panic!("{}: ConfigMap {name} is not in deploy/", c.name));
-        vars.extend(cm.data.clone().unwrap_or_default());
-    }
-    for e in c.env.iter().flatten() {
-        let value = match (&e.value, &e.value_from) {
-            (Some(v), _) => v.clone(),
-            (None, Some(_)) => "0b5e1c7a-0000-4000-8000-000000000000".to_string(),
-            (None, None) => String::new(),
+            .and_then(|p| p.exec.as_ref())
+            .and_then(|e| e.command.clone())
+            .unwrap_or_else(|| panic!("{what}: an exec probe"));
+        assert_eq!(cmd.first().map(String::as_str), Some("plexus"));
+        let cli = plexus::cli::Cli::try_parse_from(&cmd)
+            .unwrap_or_else(|e| panic!("{what}: plexus rejects {cmd:?}: {e}"));
+        let plexus::cli::Cmd::Install(args) = cli.command else {
+            panic!("{what}: not `plexus install`");
         };
-        vars.insert(e.name.clone(), value);
+        assert!(args.flags.check, "{what}: --check");
+        assert_eq!(args.flags.node.cni_conf_dir, Path::new("/etc/cni/net.d"));
     }
-    c.args
-        .iter()
-        .flatten()
-        .map(|a| {
-            let mut out = a.clone();
-            while let Some(start) = out.find("$(") {
-                let end = out[start..].find(')').expect("closed $(") + start;
-                let var = &out[start + 2..end];
-                let value = vars
-                    .get(var)
-                    .unwrap_or_else(|| panic!("{}: $({var}) is not defined", c.name));
-                out.replace_range(start..=end, value);
-            }
-            out
-        })
-        .collect()
 }
 
 #[test]
 fn install_command_lines_parse_and_agree() {
     let d = deploy();
     let ds = the_daemon_set(&d);
-    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let pod = pod_spec(ds);
     let init = one("init container", pod.init_containers.as_deref().unwrap());
     let main = one("container", &pod.containers);
     let mut lines = Vec::new();
-    for (c, mode) in [(init, "--once"), (main, "--cleanup-on-exit")] {
+    for (c, mode) in [(init, "--once"), (main, "--watch")] {
         assert_eq!(c.command.as_deref(), Some(&["plexus".to_string()][..]));
         let args = expanded_args(c, &d.config_maps);
         assert_eq!(
@@ -451,18 +337,13 @@ fn install_command_lines_parse_and_agree() {
 fn host_paths_are_mounted_where_the_plugin_sees_them() {
     let d = deploy();
     let ds = the_daemon_set(&d);
-    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let pod = pod_spec(ds);
     let volumes = pod.volumes.as_deref().unwrap();
     let host_paths: BTreeMap<&str, &str> = volumes
         .iter()
         .filter_map(|v| Some((v.name.as_str(), v.host_path.as_ref()?.path.as_str())))
         .collect();
-    let wanted = [
-        "/etc/cni/net.d",
-        "/opt/cni/bin",
-        "/var/lib/plexus",
-        "/run/netns",
-    ];
+    let wanted = ["/etc/cni/net.d", "/opt/cni/bin", "/var/lib/plexus"];
     let have: BTreeSet<&str> = host_paths.values().copied().collect();
     assert_eq!(have, wanted.into(), "host paths");
     for c in containers(ds) {
@@ -537,7 +418,7 @@ fn host_paths_are_mounted_where_the_plugin_sees_them() {
 #[test]
 fn crd_files_are_the_generated_crd() {
     let generated = serde_yaml_ng::to_string(&plexus::k8s::nad::crd()).unwrap();
-    for dir in ["crds", "deploy"] {
+    for dir in ["crds", "deploy/crd"] {
         let path = root().join(dir).join(CRD_FILE);
         if std::env::var_os(UPDATE_ENV).is_some() {
             std::fs::write(&path, &generated).unwrap();
@@ -559,4 +440,54 @@ fn crd_files_are_the_generated_crd() {
         manifests(&root().join("crds")),
         BTreeSet::from([CRD_FILE.to_string()])
     );
+}
+
+/// deploy/uninstall/ runs `plexus uninstall --wait` with the install's node paths, and needs
+/// no API access.
+#[test]
+fn uninstall_daemon_set_runs_plexus_uninstall_on_the_install_paths() {
+    let d = deploy_dir("uninstall");
+    let ds = the_daemon_set(&d);
+    assert!(d.accounts.is_empty() && d.roles.is_empty() && d.bindings.is_empty());
+    let pod = pod_spec(ds);
+    assert!(pod.service_account_name.is_none());
+    let c = one("container", &pod.containers);
+    let argv: Vec<String> = c
+        .command
+        .iter()
+        .flatten()
+        .chain(c.args.iter().flatten())
+        .cloned()
+        .collect();
+    let cli = plexus::cli::Cli::try_parse_from(&argv)
+        .unwrap_or_else(|e| panic!("plexus rejects {argv:?}: {e}"));
+    let plexus::cli::Cmd::Uninstall(u) = cli.command else {
+        panic!("not `plexus uninstall`: {argv:?}");
+    };
+    assert!(
+        u.wait,
+        "--wait: the pod stays until the DaemonSet is deleted"
+    );
+    let install = deploy();
+    let ipod = pod_spec(the_daemon_set(&install));
+    let init = one("init container", ipod.init_containers.as_deref().unwrap());
+    let Ok(plexus::cli::Cli {
+        command: plexus::cli::Cmd::Install(i),
+    }) = plexus::cli::Cli::try_parse_from(
+        std::iter::once("plexus".to_string()).chain(expanded_args(init, &install.config_maps)),
+    )
+    else {
+        panic!("the install init container's args");
+    };
+    let (u, i) = (&u.node, &i.flags.node);
+    assert_eq!(u.cni_bin_dir, i.cni_bin_dir);
+    assert_eq!(u.cni_conf_dir, i.cni_conf_dir);
+    assert_eq!(u.cni_dir, i.cni_dir);
+    assert_eq!(u.kubeconfig_out, i.kubeconfig_out);
+    let volumes = pod.volumes.as_deref().unwrap();
+    for m in c.volume_mounts.iter().flatten() {
+        let v = volumes.iter().find(|v| v.name == m.name).expect("a volume");
+        let hp = v.host_path.as_ref().expect("host paths only");
+        assert_eq!(m.mount_path, hp.path, "{} mounted elsewhere", m.name);
+    }
 }

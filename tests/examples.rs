@@ -23,14 +23,15 @@ fn plexus(args: &[&str], files: &[PathBuf]) -> (i32, String) {
     )
 }
 
-/// Every file under `dir`, recursively, except Rust sources (the quickstart).
+/// Every file under `dir`, recursively, except Rust sources (the quickstart, the bench) and
+/// Markdown pages (the bench's documentation).
 fn example_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read examples/") {
         let p = e.expect("dir entry").path();
         if p.is_dir() {
             out.extend(example_files(&p));
-        } else if p.extension().is_none_or(|x| x != "rs") {
+        } else if p.extension().is_none_or(|x| x != "rs" && x != "md") {
             out.push(p);
         }
     }

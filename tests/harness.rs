@@ -6,7 +6,7 @@ mod common;
 
 use common::conf::{self, CLUSTER, MACVLAN};
 use common::result::{assert_cluster_result, assert_macvlan};
-use common::{REF_BIN, TestEnv};
+use common::{TestEnv, ref_bin};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -17,7 +17,7 @@ fn plugin_vars(env: &TestEnv, cmd: &str, pod: &str, ifname: &str) -> Vec<(String
             *val = ifname.into();
         }
         if k == "CNI_PATH" {
-            *val = REF_BIN.into();
+            *val = ref_bin().into();
         }
     }
     v
@@ -31,7 +31,7 @@ fn run(
     ifname: &str,
     conf: &Value,
 ) -> common::Outcome {
-    let bin = Path::new(REF_BIN).join(plugin);
+    let bin = Path::new(ref_bin()).join(plugin);
     env.call(
         &bin,
         &plugin_vars(env, cmd, pod, ifname),

@@ -6,7 +6,7 @@
 mod common;
 
 use common::conf::{self, CLUSTER};
-use common::{REF_BIN, TestEnv, link};
+use common::{TestEnv, link, ref_bin};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -38,7 +38,7 @@ fn multus_add(env: &TestEnv, id: &str, pod: &str, ifname: &str, conf: &Value) ->
         }
     }
     env.call(
-        &Path::new(REF_BIN).join(ty),
+        &Path::new(ref_bin()).join(ty),
         &vars,
         conf.to_string().as_bytes(),
     )

@@ -26,7 +26,10 @@ pub enum Who {
     /// (e) plexus thin with `parallelAttach: true`: the NAD network runs while the cluster
     /// network's delegate does, instead of after it.
     Alongside,
-    /// (f) plexus thin, built-in macvlan, `parallelAttach: true` (the many-networks table).
+    /// (f) plexus thin against a plain-HTTP API server: (b) without the TLS handshake and the
+    /// CA load, for comparison (a cluster's API server always speaks HTTPS).
+    PlainHttp,
+    /// (g) plexus thin, built-in macvlan, `parallelAttach: true` (the many-networks table).
     Parallel,
 }
 
@@ -38,6 +41,7 @@ impl Who {
             Who::Annotations => "annotations",
             Who::Builtin => "builtin",
             Who::Alongside => "alongside",
+            Who::PlainHttp => "plain_http",
             Who::Parallel => "parallel",
         }
     }
@@ -49,7 +53,8 @@ impl Who {
             Who::Annotations => "(c) plexus, annotations in runtimeConfig",
             Who::Builtin => "(d) plexus thin, builtinDelegates",
             Who::Alongside => "(e) plexus thin, parallelAttach",
-            Who::Parallel => "(f) plexus thin, built-in, parallelAttach",
+            Who::PlainHttp => "(f) plexus thin, plain-HTTP API server",
+            Who::Parallel => "(g) plexus thin, built-in, parallelAttach",
         }
     }
 }
@@ -246,6 +251,7 @@ fn prepare_add(
     let netns = ns.path();
     let conf = node.plexus_conf(
         pod,
+        who == Who::PlainHttp,
         who == Who::Annotations,
         matches!(who, Who::Builtin | Who::Parallel),
         matches!(who, Who::Alongside | Who::Parallel),
@@ -285,7 +291,6 @@ fn step(node: &Node, done: Done) -> Step {
         maxrss_kb: done.out.maxrss_kb,
         own_hwm_kb: done.out.own_hwm_kb,
         requests: node
-            .api
             .requests()
             .iter()
             .map(|r| format!("{} {}", r.method, r.path))
@@ -305,7 +310,7 @@ pub fn add(
     traced: bool,
 ) -> Result<(Step, Sandbox), String> {
     let (job, mut sb) = prepare_add(node, px, who, pod, ns, traced);
-    node.api.clear_requests();
+    node.clear_requests();
     let done = in_node(node, job, None)?;
     sb.cached = done.results.clone();
     Ok((step(node, done), sb))
@@ -330,7 +335,7 @@ pub fn del(node: &Node, px: &Plexus, sb: &Sandbox, traced: bool) -> Result<Step,
             traced,
         },
     };
-    node.api.clear_requests();
+    node.clear_requests();
     let done = in_node(node, job, None)?;
     Ok(step(node, done))
 }
@@ -348,7 +353,7 @@ pub fn add_parallel(
         .iter()
         .map(|(pod, ns)| prepare_add(node, px, who, pod, ns, false))
         .collect();
-    node.api.clear_requests();
+    node.clear_requests();
     let dones: Vec<Result<Done, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = prepared
             .iter()

@@ -1,6 +1,8 @@
 //! The bench's world: a "node" network namespace (macvlan master veth, the bridge the cluster
 //! network makes, the API server's loopback), throwaway pod namespaces, the embedded API server
-//! with NADs and annotated pods, and a work directory for configs, leases and plexus's journal.
+//! with NADs and annotated pods (over HTTPS with a CA in the kubeconfig, as a cluster serves it,
+//! plus a plain-HTTP twin holding the same objects for the comparison row), and a work
+//! directory for configs, leases and plexus's journal.
 //! Dropping [`Node`] deletes every namespace and file it made, also when the bench fails.
 
 use std::fs::File;
@@ -72,7 +74,12 @@ impl Drop for PodNs<'_> {
 /// Everything the bench runs in. Field order is drop order: the API server stops before the
 /// namespaces and the work directory go.
 pub struct Node {
+    /// The API server plexus reaches in every row but one: HTTPS, its CA in the kubeconfig.
     pub api: TestApiServer,
+    /// The same objects over plain HTTP, for the row that shows what TLS costs.
+    pub api_http: TestApiServer,
+    /// The kubeconfig of [`Node::api_http`].
+    pub kubeconfig_http: PathBuf,
     /// `/run/netns/<node>`.
     pub path: PathBuf,
     pub work: PathBuf,
@@ -156,12 +163,17 @@ impl Node {
         };
 
         let path = PathBuf::from(format!("/run/netns/{node}"));
-        let api = TestApiServer::start_in_netns(&path).map_err(io)?;
+        let api = TestApiServer::start_https_in_netns(&path).map_err(io)?;
         let kubeconfig = work.join("kubeconfig");
         api.write_kubeconfig(&kubeconfig).map_err(io)?;
+        let api_http = TestApiServer::start_in_netns(&path).map_err(io)?;
+        let kubeconfig_http = work.join("kubeconfig-http");
+        api_http.write_kubeconfig(&kubeconfig_http).map_err(io)?;
         let stderr = File::create(work.join("stderr.log")).map_err(io)?;
         Ok(Node {
             api,
+            api_http,
+            kubeconfig_http,
             path,
             work,
             kubeconfig,
@@ -186,10 +198,12 @@ impl Node {
     /// (the NAD's name injected, as plexus and Multus do for a config without one).
     pub fn put_nad(&self, namespace: &str, name: &str, subnet: u32) -> Map<String, Value> {
         let conf = self.macvlan(subnet);
-        self.api.put_nad(json!({
+        let nad = json!({
             "apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
             "metadata":{"name":name,"namespace":namespace},
-            "spec":{"config":conf.to_string()}}));
+            "spec":{"config":conf.to_string()}});
+        self.api.put_nad(nad.clone());
+        self.api_http.put_nad(nad);
         let mut m = conf.as_object().cloned().unwrap_or_default();
         m.insert("name".into(), Value::String(name.into()));
         m
@@ -209,10 +223,12 @@ impl Node {
         self.api
             .put_pod(json!({"metadata":{"name":name,"namespace":namespace,
             "annotations":{"k8s.v1.cni.cncf.io/networks":annotation}}}));
-        let uid = self
-            .api
-            .pod(namespace, name)
-            .and_then(|p| p["metadata"]["uid"].as_str().map(str::to_string))
+        let stored = self.api.pod(namespace, name).unwrap_or_default();
+        // The same pod (same uid) on the plain-HTTP twin.
+        self.api_http.put_pod(stored.clone());
+        let uid = stored["metadata"]["uid"]
+            .as_str()
+            .map(str::to_string)
             .unwrap_or_default();
         let mut nets = vec![self.cluster.clone()];
         nets.extend(nads.iter().enumerate().map(|(i, (_, conf))| Net {
@@ -228,18 +244,39 @@ impl Node {
         }
     }
 
+    /// Every request both API servers received since the last [`Node::clear_requests`].
+    pub fn requests(&self) -> Vec<plexus_testapi::Recorded> {
+        let mut r = self.api.requests();
+        r.extend(self.api_http.requests());
+        r
+    }
+
+    /// Forgets both API servers' recorded requests.
+    pub fn clear_requests(&self) {
+        self.api.clear_requests();
+        self.api_http.clear_requests();
+    }
+
     /// plexus's config as the runtime's conflist hands it over. `annotations_in_runtime_config`
-    /// plays containerd with the `io.kubernetes.cri.pod-annotations` capability.
+    /// plays containerd with the `io.kubernetes.cri.pod-annotations` capability; `plain_http`
+    /// points plexus at the plain-HTTP twin instead of the HTTPS server.
+    #[allow(clippy::too_many_arguments)]
     pub fn plexus_conf(
         &self,
         pod: &Pod,
+        plain_http: bool,
         annotations_in_runtime_config: bool,
         builtin: bool,
         parallel: bool,
         debug_log: Option<&Path>,
     ) -> Value {
+        let kubeconfig = if plain_http {
+            &self.kubeconfig_http
+        } else {
+            &self.kubeconfig
+        };
         let mut c = json!({"cniVersion":"1.0.0","name":"plexus","type":"plexus",
-            "kubeconfig":self.kubeconfig,"clusterNetwork":self.cluster_path,
+            "kubeconfig":kubeconfig,"clusterNetwork":self.cluster_path,
             "confDir":self.work.join("net.d"),"cniDir":self.work.join("journal"),"binDir":PLUGINS,
             "logToStderr":false,"delegateTimeoutSeconds":20});
         if annotations_in_runtime_config {

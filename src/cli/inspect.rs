@@ -52,7 +52,7 @@ pub(crate) struct Listing {
 }
 
 /// Reads the journal directory; `None` when it does not exist.
-fn scan(dir: &Path) -> io::Result<Option<Listing>> {
+pub(crate) fn scan(dir: &Path) -> io::Result<Option<Listing>> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -24,12 +24,9 @@ pub struct InstallFlags {
     /// The plexus binary to install [default: this executable].
     #[arg(long, value_name = "FILE")]
     pub bin_src: Option<PathBuf>,
-    /// CNI plugin directory; `plexus` is written there.
-    #[arg(long, value_name = "DIR", default_value = "/opt/cni/bin")]
-    pub cni_bin_dir: PathBuf,
-    /// CNI config directory: searched for the primary config; `00-plexus.conflist` is written there.
-    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
-    pub cni_conf_dir: PathBuf,
+    /// Where plexus lives on the node.
+    #[command(flatten)]
+    pub node: NodePaths,
     /// The primary network config file [default: the alphabetically first .conf, .conflist or
     /// .json in --cni-conf-dir that is not plexus's own].
     #[arg(long, value_name = "FILE")]
@@ -37,16 +34,9 @@ pub struct InstallFlags {
     /// How long to wait for the primary config to appear before failing.
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub wait_timeout_seconds: u64,
-    /// How often the conf dir is looked at while waiting and (with --cleanup-on-exit) watching.
+    /// How often the conf dir is looked at while waiting and (with --watch) watching.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub poll_interval_ms: u64,
-    /// Where to write the plugin's kubeconfig (as the plugin on the host sees it).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "/etc/cni/net.d/plexus.d/plexus.kubeconfig"
-    )]
-    pub kubeconfig_out: PathBuf,
     /// Write no kubeconfig (and no `kubeconfig` key): the plugin then never calls the API server.
     #[arg(long)]
     pub skip_kubeconfig: bool,
@@ -58,9 +48,6 @@ pub struct InstallFlags {
     /// sees it.
     #[arg(long, value_name = "FILE", default_value = kubeconfig::DEFAULT_CA_FILE)]
     pub ca_file: PathBuf,
-    /// The journal directory (`cniDir`).
-    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_CNI_DIR)]
-    pub cni_dir: PathBuf,
     /// The plugin's log file (`logFile`).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<String>,
@@ -78,13 +65,46 @@ pub struct InstallFlags {
     /// ADD and STATUS fail while this file does not exist (`readinessindicatorfile`).
     #[arg(long, value_name = "FILE")]
     pub readiness_indicator_file: Option<String>,
-    /// Keep running: regenerate the conflist when the primary config changes, and remove
-    /// `00-plexus.conflist` on SIGTERM/SIGINT so the node falls back to its primary network.
-    #[arg(long, conflicts_with = "once")]
-    pub cleanup_on_exit: bool,
-    /// Install and exit (the default without --cleanup-on-exit).
-    #[arg(long)]
+    /// Keep running until SIGTERM/SIGINT: regenerate the conflist when the primary config
+    /// changes and keep it first. Stopping never removes it (restarts and updates keep pods'
+    /// networks); removing plexus is `plexus uninstall`.
+    #[arg(long, conflicts_with_all = ["once", "check"])]
+    pub watch: bool,
+    /// Install and exit (the default without --watch).
+    #[arg(long, conflicts_with = "check")]
     pub once: bool,
+    /// Rename Multus configs found in --cni-conf-dir (`<name>.moved-aside-by-plexus`) so no
+    /// runtime reads them again. Without it they are reported and left in place.
+    /// `--move-multus-aside` alone means true.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_switch)]
+    pub move_multus_aside: Option<Switch>,
+    /// Change nothing: exit 0 when plexus's conflist is in place, first in the runtime's order,
+    /// and names an existing cluster network config; 1 saying what is wrong (the DaemonSet's
+    /// probes).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// The node paths `plexus install` writes and `plexus uninstall` removes.
+#[derive(Debug, clap::Args)]
+pub struct NodePaths {
+    /// CNI plugin directory, where the `plexus` binary goes.
+    #[arg(long, value_name = "DIR", default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: PathBuf,
+    /// CNI config directory: where the primary config is found and `00-00-plexus.conflist` goes.
+    #[arg(long, value_name = "DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// The journal directory (`cniDir`).
+    #[arg(long, value_name = "DIR", default_value = crate::config::DEFAULT_CNI_DIR)]
+    pub cni_dir: PathBuf,
+    /// The plugin's kubeconfig (as the plugin on the host sees it).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/cni/net.d/plexus.d/plexus.kubeconfig"
+    )]
+    pub kubeconfig_out: PathBuf,
 }
 
 /// A `true`/`false` flag value where an empty string means "not given".
@@ -130,8 +150,8 @@ impl InstallFlags {
             std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))
         };
         let opt_abs = |s: Option<String>| non_empty(s).map(|s| abs(PathBuf::from(s))).transpose();
-        let cni_bin_dir = abs(self.cni_bin_dir)?;
-        let cni_conf_dir = abs(self.cni_conf_dir)?;
+        let cni_bin_dir = abs(self.node.cni_bin_dir)?;
+        let cni_conf_dir = abs(self.node.cni_conf_dir)?;
         let bin_src = match self.bin_src {
             Some(p) => p,
             None => std::env::current_exe()
@@ -142,7 +162,7 @@ impl InstallFlags {
         } else {
             let server = kubeconfig::server_url(env).map_err(|e| e.to_string())?;
             Some((
-                abs(self.kubeconfig_out)?,
+                abs(self.node.kubeconfig_out)?,
                 kubeconfig::Kubeconfig {
                     server,
                     ca_file: abs(self.ca_file)?,
@@ -170,20 +190,35 @@ impl InstallFlags {
                 kubeconfig: None,
                 conf_dir: Some(cni_conf_dir),
                 bin_dir: Some(cni_bin_dir),
-                cni_dir: Some(abs(self.cni_dir)?),
+                cni_dir: Some(abs(self.node.cni_dir)?),
                 log_file: opt_abs(self.log_file)?,
                 log_level: non_empty(self.log_level),
                 namespace_isolation: self.namespace_isolation.and_then(|s| s.0),
                 global_namespaces,
                 readiness_indicator_file: opt_abs(self.readiness_indicator_file)?,
             },
-            watch: self.cleanup_on_exit,
+            move_multus_aside: self.move_multus_aside.and_then(|s| s.0).unwrap_or(false),
+            watch: self.watch,
         })
     }
 }
 
 /// Runs `plexus install`.
 pub fn run(args: InstallArgs) -> ExitCode {
+    if args.flags.check {
+        let conf_dir = &args.flags.node.cni_conf_dir;
+        let dir = std::path::absolute(conf_dir).unwrap_or_else(|_| conf_dir.clone());
+        return match install::check(&dir) {
+            Ok(state) => {
+                eprintln!("plexus install --check: ok: {state}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("plexus install --check: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = args
         .flags
         .into_options(|k| std::env::var(k).ok())

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod install;
 pub mod lint;
 pub mod release;
+pub mod uninstall;
 
 use std::process::ExitCode;
 
@@ -37,8 +38,10 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
-    /// Install plexus on this node: copy the binary, write 00-plexus.conflist and a kubeconfig.
+    /// Install plexus on this node: copy the binary, write 00-00-plexus.conflist and a kubeconfig.
     Install(install::InstallArgs),
+    /// Take plexus out of this node without stranding a pod (drain, then remove).
+    Uninstall(uninstall::UninstallArgs),
     /// Check NADs, pod annotations and plexus configs offline, with ADD's own validation.
     Lint(lint::LintArgs),
     /// Show what plexus's journal holds for the containers on this node.
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Install(a) => install::run(a),
+        Cmd::Uninstall(a) => uninstall::run(a),
         Cmd::Lint(a) => lint::run(a),
         Cmd::Inspect(a) => inspect::run(a),
         Cmd::Crd(a) => crd::run(a),

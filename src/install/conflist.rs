@@ -1,4 +1,4 @@
-//! The `00-plexus.conflist` plexus installs: pure, from the primary config and the install
+//! The `00-00-plexus.conflist` plexus installs: pure, from the primary config and the install
 //! options to the JSON the runtime will read.
 
 use std::collections::BTreeMap;

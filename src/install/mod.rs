@@ -1,11 +1,15 @@
 //! Node install (`plexus install`): copy the binary into the CNI bin dir, find the node's
-//! primary network config, write a kubeconfig and `00-plexus.conflist`, each atomically; in
-//! watch mode keep the conflist in step with the primary and remove it on SIGTERM/SIGINT.
+//! primary network config, write a kubeconfig and `00-00-plexus.conflist`, each atomically, and
+//! make sure the runtime's order puts it first; in watch mode keep it so. Stopping never removes
+//! the conflist (a restart or an update of the DaemonSet must not drop pods' networks):
+//! removing plexus is `plexus uninstall`.
 
 pub mod atomic;
 pub mod conflist;
 pub mod kubeconfig;
+pub mod order;
 pub mod primary;
+pub mod uninstall;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,12 +17,13 @@ use std::time::{Duration, Instant};
 
 use conflist::PluginOptions;
 use kubeconfig::{Kubeconfig, KubeconfigError};
-use primary::{CONFLIST_NAME, Primary, PrimaryError};
+use order::{Found, Kind};
+use primary::{CONFLIST_NAME, OLD_CONFLIST_NAME, Primary, PrimaryError};
 
 /// Mode of the installed binary.
 const BINARY_MODE: u32 = 0o755;
 /// Mode of the conflist (no secrets in it; runtimes read it).
-const CONFLIST_MODE: u32 = 0o644;
+pub(crate) const CONFLIST_MODE: u32 = 0o644;
 /// Mode of the kubeconfig (no token in it, but it is nobody else's business).
 const KUBECONFIG_MODE: u32 = 0o600;
 
@@ -43,13 +48,35 @@ pub enum InstallError {
         /// The OS error.
         source: io::Error,
     },
-    /// The conflist could not be removed on exit.
+    /// A file could not be removed.
     #[error("removing {path}: {source}")]
     Remove {
         /// The file.
         path: PathBuf,
         /// The OS error.
         source: io::Error,
+    },
+    /// A Multus config could not be moved aside.
+    #[error("moving {path} aside: {source}")]
+    MoveAside {
+        /// The Multus config.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// `plexus install --check`: the node is not as the install leaves it.
+    #[error("{0}")]
+    Unhealthy(String),
+    /// Another config sorts before plexus's, so the runtime would not run plexus.
+    #[error(
+        "{} sorts before {CONFLIST_NAME}: the runtime would use it instead of plexus{hint}",
+        path.display()
+    )]
+    NotFirst {
+        /// The config the runtime would pick.
+        path: PathBuf,
+        /// What to do about it.
+        hint: String,
     },
     /// No usable primary config appeared in time.
     #[error("no usable primary network config after waiting {}s: {last}", waited.as_secs())]
@@ -89,7 +116,10 @@ pub struct Options {
     pub kubeconfig: Option<(PathBuf, Kubeconfig)>,
     /// The plexus keys of the conflist (its `kubeconfig` is set from the field above).
     pub plugin: PluginOptions,
-    /// Keep running, regenerate on change, remove the conflist on SIGTERM/SIGINT.
+    /// Rename Multus configs left in the conf dir so runtimes ignore them.
+    pub move_multus_aside: bool,
+    /// Keep running until SIGTERM/SIGINT, regenerating the conflist when the primary changes
+    /// and keeping it first; stopping leaves it in place.
     pub watch: bool,
 }
 
@@ -131,7 +161,7 @@ async fn run_async(opts: &Options) -> Result<(), InstallError> {
     };
     copy_binary(opts)?;
     let Some(first) = wait_primary(opts, &mut stop).await? else {
-        say("stopped while waiting for the primary network config; nothing to remove");
+        say("stopped while waiting for the primary network config; nothing written");
         return Ok(());
     };
     say(format_args!(
@@ -160,32 +190,127 @@ async fn run_async(opts: &Options) -> Result<(), InstallError> {
         conflist.display(),
         first.path.display()
     ));
+    let mut reported = Vec::new();
+    ensure_first(opts, &mut reported)?;
     if !opts.watch {
         return Ok(());
     }
     say(format_args!(
-        "watching {} every {}ms; SIGTERM or SIGINT removes {}",
+        "watching {} every {}ms; stopping leaves {} in place (removing plexus is `plexus uninstall`)",
         opts.conf_dir.display(),
         opts.poll_interval.as_millis(),
         conflist.display()
     ));
-    let signal = watch(opts, &plugin, first, &mut stop).await;
-    match std::fs::remove_file(&conflist) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(InstallError::Remove {
-                path: conflist,
-                source,
-            });
-        }
-    }
-    let _ = atomic::sync_dir(&conflist);
+    let signal = watch(opts, &plugin, first, &mut stop, reported).await;
     say(format_args!(
-        "{signal}: removed {}; the node falls back to its primary network config",
+        "{signal}: stopping; {} stays, so pods keep getting their networks while plexus restarts",
         conflist.display()
     ));
     Ok(())
+}
+
+/// Makes plexus's conflist the one the runtime uses: removes a plexus config an older release
+/// wrote under [`OLD_CONFLIST_NAME`], reports (once each, in `reported`) every Multus config,
+/// moves Multus configs aside when asked, and fails when another config still sorts first.
+fn ensure_first(opts: &Options, reported: &mut Vec<PathBuf>) -> Result<(), InstallError> {
+    let old = opts.conf_dir.join(OLD_CONFLIST_NAME);
+    if order::classify(&old) == Kind::Plexus {
+        std::fs::remove_file(&old).map_err(|source| InstallError::Remove {
+            path: old.clone(),
+            source,
+        })?;
+        say(format_args!(
+            "removed {} (an older plexus's conflist; {CONFLIST_NAME} replaces it)",
+            old.display()
+        ));
+    }
+    let found = order::others(&opts.conf_dir).map_err(|source| InstallError::Write {
+        path: opts.conf_dir.clone(),
+        source,
+    })?;
+    for f in &found {
+        let Kind::Multus(t) = &f.kind else { continue };
+        if opts.move_multus_aside {
+            let to = order::move_aside(&f.path).map_err(|source| InstallError::MoveAside {
+                path: f.path.clone(),
+                source,
+            })?;
+            say(format_args!(
+                "WARNING: found a Multus config ({t}) at {}: moved it aside to {} \
+                 (--move-multus-aside); runtimes no longer read it",
+                f.path.display(),
+                to.display()
+            ));
+        } else if !reported.contains(&f.path) {
+            say(format_args!(
+                "WARNING: found a Multus config ({t}) at {}; left in place. {CONFLIST_NAME} sorts \
+                 before it, so the runtime runs plexus; pass --move-multus-aside to rename it \
+                 so nothing can pick it up again",
+                f.path.display()
+            ));
+            reported.push(f.path.clone());
+        }
+    }
+    let remaining: Vec<Found> = if opts.move_multus_aside {
+        found
+            .into_iter()
+            .filter(|f| !matches!(f.kind, Kind::Multus(_)))
+            .collect()
+    } else {
+        found
+    };
+    if let Some(f) = order::ahead(&remaining).first() {
+        let hint = match f.kind {
+            Kind::Multus(_) => "; pass --move-multus-aside to rename it".to_string(),
+            _ => "; rename or remove it".to_string(),
+        };
+        return Err(InstallError::NotFirst {
+            path: f.path.clone(),
+            hint,
+        });
+    }
+    Ok(())
+}
+
+/// `plexus install --check` (the DaemonSet's probes): plexus's conflist exists, is a plexus
+/// config, is first in the runtime's order, and the cluster network it names exists. Returns
+/// a one-line description of the healthy state.
+///
+/// # Errors
+/// [`InstallError::Unhealthy`] saying what is wrong.
+pub fn check(conf_dir: &Path) -> Result<String, InstallError> {
+    let unhealthy = |m: String| InstallError::Unhealthy(m);
+    let path = conf_dir.join(CONFLIST_NAME);
+    let bytes = std::fs::read(&path).map_err(|e| unhealthy(format!("{}: {e}", path.display())))?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| unhealthy(format!("{}: not JSON: {e}", path.display())))?;
+    if order::classify(&path) != Kind::Plexus {
+        return Err(unhealthy(format!(
+            "{} is not a plexus config",
+            path.display()
+        )));
+    }
+    let found =
+        order::others(conf_dir).map_err(|e| unhealthy(format!("{}: {e}", conf_dir.display())))?;
+    if let Some(f) = order::ahead(&found).first() {
+        return Err(unhealthy(format!(
+            "{} sorts before {CONFLIST_NAME}: the runtime uses it, not plexus",
+            f.path.display()
+        )));
+    }
+    let cluster = v["plugins"][0]["clusterNetwork"]
+        .as_str()
+        .unwrap_or_default();
+    if cluster.starts_with('/') && !Path::new(cluster).is_file() {
+        return Err(unhealthy(format!(
+            "the cluster network {cluster} named by {} does not exist",
+            path.display()
+        )));
+    }
+    Ok(format!(
+        "{} is first; clusterNetwork {cluster}",
+        path.display()
+    ))
 }
 
 fn copy_binary(opts: &Options) -> Result<(), InstallError> {
@@ -219,7 +344,7 @@ fn ensure_dir(file: &Path) -> Result<(), InstallError> {
 
 /// Writes `bytes` to `path` atomically unless it already holds exactly them. Returns whether
 /// it wrote.
-fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, InstallError> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8], mode: u32) -> Result<bool, InstallError> {
     let err = |source| InstallError::Write {
         path: path.to_path_buf(),
         source,
@@ -271,6 +396,7 @@ async fn watch(
     plugin: &PluginOptions,
     mut current: Primary,
     stop: &mut Stop,
+    mut multus_reported: Vec<PathBuf>,
 ) -> &'static str {
     let conflist = opts.conflist_path();
     let mut reported: Option<String> = None;
@@ -302,6 +428,7 @@ async fn watch(
                 notes.push(format!("regenerated {} ({why})", conflist.display()));
             }
             current = p;
+            ensure_first(opts, &mut multus_reported).map_err(|e| e.to_string())?;
             Ok((!notes.is_empty()).then(|| notes.join("; ")))
         })();
         match outcome {

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::cni::conf::ConfList;
 use crate::resolve::refs::config_files;
 
-/// The file name plexus writes in the conf dir.
-pub const CONFLIST_NAME: &str = "00-plexus.conflist";
+/// The file name plexus writes in the conf dir. It sorts before every name Multus writes
+/// (`00-multus.conf`, `00-multus.conflist`), so a leftover Multus config never wins.
+pub const CONFLIST_NAME: &str = "00-00-plexus.conflist";
+
+/// The name earlier plexus releases wrote; an install removes it when it holds a plexus config.
+pub const OLD_CONFLIST_NAME: &str = "00-plexus.conflist";
 
 /// The plugin type that marks a config as plexus's own.
 pub const SELF_TYPE: &str = "plexus";
@@ -157,7 +161,7 @@ mod tests {
             ),
             (
                 "skips own conflist",
-                &[("00-plexus.conflist", BRIDGE), ("50-x.json", BRIDGE)],
+                &[(CONFLIST_NAME, BRIDGE), ("50-x.json", BRIDGE)],
                 None,
                 Ok("50-x.json"),
             ),

@@ -1,7 +1,7 @@
 //! Config writers: the cluster conflist (bridge + host-local), macvlan / ipvlan networks,
 //! test-plugin networks and plexus's own config, all confined to the test's temp dir.
 
-use super::{REF_BIN, TestEnv};
+use super::{TestEnv, ref_bin};
 use serde_json::{Value, json};
 use std::fs;
 use std::path::PathBuf;
@@ -83,7 +83,7 @@ pub fn plexus_base(env: &TestEnv, version: &str) -> Value {
         "type": "plexus",
         "confDir": env.conf_dir(),
         "cniDir": env.journal_dir(),
-        "binDir": REF_BIN,
+        "binDir": ref_bin(),
         "delegateTimeoutSeconds": 20,
         "logFile": env.log_file(),
         "logLevel": "debug",

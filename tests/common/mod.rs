@@ -29,8 +29,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// Where the reference plugins of Debian's containernetworking-plugins live.
-pub const REF_BIN: &str = "/usr/lib/cni";
+/// Where the reference plugins of Debian's containernetworking-plugins live: `CNI_PLUGIN_DIR`
+/// (as the Makefile takes it), else `/usr/lib/cni`.
+pub fn ref_bin() -> &'static str {
+    static DIR: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::var("CNI_PLUGIN_DIR")
+            .ok()
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/usr/lib/cni".to_string())
+    })
+}
 
 /// Upper bound for any single CNI invocation made by a test; past it the test fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,7 +228,7 @@ impl TestEnv {
 
     /// CNI_PATH for plexus: the test's plugin dir, then the reference plugins.
     pub fn cni_path(&self) -> String {
-        format!("{}:{REF_BIN}", self.bin_dir().display())
+        format!("{}:{}", self.bin_dir().display(), ref_bin())
     }
 
     /// Writes an executable `#!/bin/sh` plugin named `name` into the test's bin dir.

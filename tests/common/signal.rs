@@ -8,7 +8,7 @@
 //! B, then recording, when B starts, whether the gate had been opened. Neither needs a sleep or
 //! an "absent for N ms" check.
 
-use super::{REF_BIN, TestEnv, write_script};
+use super::{TestEnv, ref_bin, write_script};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -130,7 +130,8 @@ impl Gate {
 /// dir (`builtinDelegates: false` for macvlan, ipvlan and vlan).
 pub fn probe_plugin(env: &TestEnv, plugin: &str, gate: &Gate) {
     let body = format!(
-        "echo \"{plugin} $CNI_COMMAND $CNI_IFNAME {state}\" >> '{log}'\nexec '{REF_BIN}/{plugin}'",
+        "echo \"{plugin} $CNI_COMMAND $CNI_IFNAME {state}\" >> '{log}'\nexec '{refs}/{plugin}'",
+        refs = ref_bin(),
         state = gate.state_sh(),
         log = probe_log(env).display(),
     );

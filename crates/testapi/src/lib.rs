@@ -1,5 +1,5 @@
 //! An in-process Kubernetes API server for tests and the quickstart: pods, NADs and events over
-//! loopback HTTP in the real wire format, with a request log and fault injection.
+//! loopback HTTP or HTTPS in the real wire format, with a request log and fault injection.
 //!
 //! plexus reaches it through kube-rs exactly as it reaches a cluster, via the kubeconfig
 //! [`TestApiServer::write_kubeconfig`] writes. The server runs on its own OS thread with its own
@@ -11,6 +11,7 @@ mod status;
 mod store;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -23,6 +24,7 @@ use tokio::sync::oneshot;
 pub use patch::merge_patch;
 use server::{Shared, lock};
 use status::Resource;
+use tls::Tls;
 
 /// The bearer token [`TestApiServer::write_kubeconfig`] writes to the token file.
 pub const TOKEN: &str = "plexus-test-token";
@@ -74,6 +76,7 @@ pub enum FaultKind {
 #[derive(Debug)]
 pub struct TestApiServer {
     addr: SocketAddr,
+    tls: Option<Tls>,
     shared: Shared,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -86,7 +89,18 @@ impl TestApiServer {
     /// # Errors
     /// When the socket cannot be bound, or the runtime or thread cannot be created.
     pub fn start() -> std::io::Result<TestApiServer> {
-        Self::serve(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?)
+        Self::serve(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?, None)
+    }
+
+    /// Like [`start`](TestApiServer::start), but serving HTTPS as a cluster's API server does:
+    /// a CA made for this server signs its certificate (for `127.0.0.1`, `::1` and `localhost`),
+    /// and [`write_kubeconfig`](TestApiServer::write_kubeconfig) names that CA.
+    ///
+    /// # Errors
+    /// As [`start`](TestApiServer::start), or when the certificates cannot be made.
+    pub fn start_https() -> std::io::Result<TestApiServer> {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        Self::serve(listener, Some(Tls::generate()?))
     }
 
     /// Like [`start`](TestApiServer::start), but the socket is bound on the loopback of the
@@ -96,6 +110,20 @@ impl TestApiServer {
     /// # Errors
     /// When the namespace cannot be entered or the socket cannot be bound.
     pub fn start_in_netns(netns: &std::path::Path) -> std::io::Result<TestApiServer> {
+        Self::serve(Self::bind_in_netns(netns)?, None)
+    }
+
+    /// [`start_in_netns`](TestApiServer::start_in_netns) serving HTTPS, as
+    /// [`start_https`](TestApiServer::start_https).
+    ///
+    /// # Errors
+    /// As [`start_in_netns`](TestApiServer::start_in_netns), or when the certificates cannot
+    /// be made.
+    pub fn start_https_in_netns(netns: &std::path::Path) -> std::io::Result<TestApiServer> {
+        Self::serve(Self::bind_in_netns(netns)?, Some(Tls::generate()?))
+    }
+
+    fn bind_in_netns(netns: &std::path::Path) -> std::io::Result<std::net::TcpListener> {
         // The namespace's loopback must be up (`ip -n NS link set lo up`).
         let file = std::fs::File::open(netns)?;
         let listener = std::thread::scope(|s| {
@@ -110,10 +138,10 @@ impl TestApiServer {
             .join()
             .map_err(|_| std::io::Error::other("the thread binding in the netns panicked"))
         })??;
-        Self::serve(listener)
+        Ok(listener)
     }
 
-    fn serve(listener: std::net::TcpListener) -> std::io::Result<TestApiServer> {
+    fn serve(listener: std::net::TcpListener, tls: Option<Tls>) -> std::io::Result<TestApiServer> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -126,25 +154,39 @@ impl TestApiServer {
         let shared = Shared::default();
         let (shutdown, stop) = oneshot::channel();
         let state = shared.clone();
+        let serving_tls = tls.clone();
         let thread = std::thread::Builder::new()
             .name(format!("testapi-{}", addr.port()))
-            .spawn(move || runtime.block_on(server::serve(listener, state, stop)))?;
+            .spawn(move || runtime.block_on(server::serve(listener, serving_tls, state, stop)))?;
         Ok(TestApiServer {
             addr,
+            tls,
             shared,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// The base URL: `http://127.0.0.1:PORT`, or `https://...` for a server started with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The PEM of the CA that signed an HTTPS server's certificate; `None` for plain HTTP.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca_pem.as_str())
     }
 
     /// Writes a kubeconfig (cluster, user, context, `current-context`) pointing at [`url`], whose
     /// user authenticates with `tokenFile`: the absolute path of `<path>.token`, written next to it
-    /// and holding [`TOKEN`] (no trailing newline: kube-rs sends the file's bytes verbatim).
+    /// and holding [`TOKEN`] (no trailing newline: kube-rs sends the file's bytes verbatim). For
+    /// an HTTPS server the cluster's `certificate-authority` is `<path>.ca.crt`, written too.
     ///
     /// [`url`]: TestApiServer::url
     ///
@@ -158,11 +200,22 @@ impl TestApiServer {
         std::fs::write(&token_path, TOKEN)?;
         // JSON strings are valid YAML double-quoted scalars, so any path quotes safely.
         let quote = |s: &str| Value::from(s).to_string();
+        let mut ca_line = String::new();
+        if let Some(pem) = self.ca_pem() {
+            let mut ca_name = path.file_name().unwrap_or_default().to_os_string();
+            ca_name.push(".ca.crt");
+            let ca_path = path.with_file_name(ca_name);
+            std::fs::write(&ca_path, pem)?;
+            ca_line = format!(
+                "    certificate-authority: {}\n",
+                quote(&ca_path.to_string_lossy())
+            );
+        }
         let kubeconfig = format!(
             "apiVersion: v1\n\
              kind: Config\n\
              clusters:\n\
-             - name: plexus-test\n  cluster:\n    server: {server}\n\
+             - name: plexus-test\n  cluster:\n    server: {server}\n{ca_line}\
              users:\n\
              - name: plexus-test\n  user:\n    tokenFile: {token}\n\
              contexts:\n\

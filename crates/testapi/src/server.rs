@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::status::{ApiStatus, Resource};
 use super::store::{PodPart, Store};
+use super::tls::Tls;
 use super::{FaultKind, Recorded};
 
 /// The shared state, as the server and the test's handle both hold it.
@@ -34,9 +35,11 @@ pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, Store> {
 struct Dropped;
 
 /// Accepts connections until `shutdown` fires (or its sender is dropped), serving each on its own
-/// task. Connections still open are cancelled when the caller drops the runtime.
+/// task, over TLS when `tls` is given. Connections still open are cancelled when the caller drops
+/// the runtime.
 pub(crate) async fn serve(
     listener: TcpListener,
+    tls: Option<Tls>,
     shared: Shared,
     mut shutdown: oneshot::Receiver<()>,
 ) {
@@ -46,18 +49,34 @@ pub(crate) async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, _peer)) = accepted else { continue };
                 let shared = shared.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(shared.clone(), req));
-                    // A connection ends with an error when a fault drops it or the client goes away;
-                    // either way there is nobody to tell.
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    // A failed handshake (a client that does not trust the CA) or a connection
+                    // dropped by a fault or by the client: either way there is nobody to tell.
+                    match tls {
+                        None => serve_connection(stream, shared).await,
+                        Some(tls) => {
+                            if let Ok(stream) = tls.acceptor.accept(stream).await {
+                                serve_connection(stream, shared).await;
+                            }
+                        }
+                    }
                 });
             }
         }
     }
+}
+
+/// Serves HTTP/1.1 (keep-alive) on one connection until it ends.
+async fn serve_connection<S>(stream: S, shared: Shared)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| handle(shared.clone(), req));
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 /// Serves one request: record it, apply the server state (down) or a matching fault, then route.

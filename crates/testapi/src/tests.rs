@@ -120,4 +120,5 @@ fn raw(
 
 mod client;
 mod faults;
+mod https;
 mod wire;
