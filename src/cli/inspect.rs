@@ -40,7 +40,7 @@ pub(crate) struct Journaled {
     /// The file.
     pub path: PathBuf,
     /// The record as stored, and typed.
-    pub record: Result<(Value, Record), String>,
+    pub record: Result<(Value, Record), RecordUnreadable>,
 }
 
 /// What the journal directory holds.
@@ -89,12 +89,29 @@ pub(crate) fn scan(dir: &Path) -> io::Result<Option<Listing>> {
     Ok(Some(listing))
 }
 
-fn read_record(path: &Path) -> Result<(Value, Record), String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+/// Why a journal file cannot be shown as a record.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordUnreadable {
+    /// The file cannot be read.
+    #[error("{0}")]
+    Read(#[from] io::Error),
+    /// No complete newest line.
+    #[error("{0}")]
+    Torn(#[from] crate::journal::Unreadable),
+    /// The newest line is not JSON.
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not a record plexus reads.
+    #[error("{0}")]
+    Record(#[from] crate::txn::RecordError),
+}
+
+fn read_record(path: &Path) -> Result<(Value, Record), RecordUnreadable> {
+    let bytes = fs::read(path)?;
     // The same version DEL would use: the newest line, read as DEL reads it.
-    let line = crate::journal::newest_line(&bytes).map_err(|e| e.to_string())?;
-    let raw = serde_json::from_slice(line).map_err(|e| format!("not JSON: {e}"))?;
-    let rec = Record::decode(line).map_err(|e| e.to_string())?;
+    let line = crate::journal::newest_line(&bytes)?;
+    let raw = serde_json::from_slice(line)?;
+    let rec = Record::decode(line)?;
     Ok((raw, rec))
 }
 
@@ -257,7 +274,7 @@ fn one(listing: &Listing, want: &str, dir: &Path, json: bool) -> Result<String, 
     match &j.record {
         Err(reason) => Err(InspectError::Unreadable {
             path: j.path.clone(),
-            reason: reason.clone(),
+            reason: reason.to_string(),
         }),
         Ok((raw, _)) if json => Ok(format!("{}\n", pretty(raw))),
         Ok((_, rec)) => Ok(show::detail(rec, &j.path)),

@@ -111,23 +111,45 @@ pub struct NodePaths {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switch(pub Option<bool>);
 
-fn parse_switch(s: &str) -> Result<Switch, String> {
+/// A flag value `plexus install` refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// Not `true`, `false` or empty.
+    #[error("{0:?} is not true or false")]
+    Switch(String),
+    /// Not a log level plexus knows.
+    #[error("{0:?} is not one of panic, error, warning, info, debug, verbose")]
+    LogLevel(String),
+    /// A path that cannot be made absolute.
+    #[error("{}: {source}", .path.display())]
+    Path {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The running executable cannot be found.
+    #[error("cannot find the running executable ({0}); pass --bin-src")]
+    Executable(std::io::Error),
+    /// The kubeconfig's server cannot be worked out.
+    #[error(transparent)]
+    Kubeconfig(#[from] kubeconfig::KubeconfigError),
+}
+
+fn parse_switch(s: &str) -> Result<Switch, FlagError> {
     match s {
         "" => Ok(Switch(None)),
         "true" => Ok(Switch(Some(true))),
         "false" => Ok(Switch(Some(false))),
-        _ => Err(format!("{s:?} is not true or false")),
+        _ => Err(FlagError::Switch(s.to_string())),
     }
 }
 
-fn parse_log_level(s: &str) -> Result<String, String> {
-    const LEVELS: &[&str] = &["", "panic", "error", "warning", "info", "debug", "verbose"];
-    if LEVELS.contains(&s.to_ascii_lowercase().as_str()) {
+fn parse_log_level(s: &str) -> Result<String, FlagError> {
+    if s.is_empty() || crate::log::known_level(s).is_some() {
         Ok(s.to_string())
     } else {
-        Err(format!(
-            "{s:?} is not one of panic, error, warning, info, debug, verbose"
-        ))
+        Err(FlagError::LogLevel(s.to_string()))
     }
 }
 
@@ -139,28 +161,27 @@ impl InstallFlags {
     /// The options to run, with defaults resolved and the in-cluster environment read.
     ///
     /// # Errors
-    /// A message for the user: the running executable cannot be found, or a kubeconfig is
-    /// wanted outside a cluster.
+    /// [`FlagError`]: the running executable cannot be found, a path cannot be made absolute,
+    /// or a kubeconfig is wanted outside a cluster.
     pub fn into_options(
         self,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<install::Options, String> {
+    ) -> Result<install::Options, FlagError> {
         // Paths end up in files read from another working directory: make them absolute.
-        let abs = |p: PathBuf| -> Result<PathBuf, String> {
-            std::path::absolute(&p).map_err(|e| format!("{}: {e}", p.display()))
+        let abs = |p: PathBuf| -> Result<PathBuf, FlagError> {
+            std::path::absolute(&p).map_err(|source| FlagError::Path { path: p, source })
         };
         let opt_abs = |s: Option<String>| non_empty(s).map(|s| abs(PathBuf::from(s))).transpose();
         let cni_bin_dir = abs(self.node.cni_bin_dir)?;
         let cni_conf_dir = abs(self.node.cni_conf_dir)?;
         let bin_src = match self.bin_src {
             Some(p) => p,
-            None => std::env::current_exe()
-                .map_err(|e| format!("cannot find the running executable ({e}); pass --bin-src"))?,
+            None => std::env::current_exe().map_err(FlagError::Executable)?,
         };
         let kubeconfig = if self.skip_kubeconfig {
             None
         } else {
-            let server = kubeconfig::server_url(env).map_err(|e| e.to_string())?;
+            let server = kubeconfig::server_url(env)?;
             Some((
                 abs(self.node.kubeconfig_out)?,
                 kubeconfig::Kubeconfig {
@@ -222,6 +243,7 @@ pub fn run(args: InstallArgs) -> ExitCode {
     let result = args
         .flags
         .into_options(|k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())
         .and_then(|opts| install::run(&opts).map_err(|e| e.to_string()));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -405,19 +405,16 @@ async fn watch(
             signal = stop.wait() => return signal,
             _ = tokio::time::sleep(opts.poll_interval) => {}
         }
-        let outcome = (|| -> Result<Option<String>, String> {
+        let outcome = (|| -> Result<Option<String>, InstallError> {
             let p = primary::find(&opts.conf_dir, opts.primary.as_deref())
-                .map_err(|e| format!("keeping {} as it is: {e}", conflist.display()))?;
+                .map_err(InstallError::Primary)?;
             let mut notes = Vec::new();
             if let Some((path, kc)) = &opts.kubeconfig
-                && write_if_changed(path, &kc.render(), KUBECONFIG_MODE)
-                    .map_err(|e| e.to_string())?
+                && write_if_changed(path, &kc.render(), KUBECONFIG_MODE)?
             {
                 notes.push(format!("rewrote {}", path.display()));
             }
-            if write_if_changed(&conflist, &conflist::render(&p, plugin), CONFLIST_MODE)
-                .map_err(|e| e.to_string())?
-            {
+            if write_if_changed(&conflist, &conflist::render(&p, plugin), CONFLIST_MODE)? {
                 let why = if p.path != current.path {
                     format!("primary is now {}", p.path.display())
                 } else if p.bytes != current.bytes {
@@ -428,9 +425,13 @@ async fn watch(
                 notes.push(format!("regenerated {} ({why})", conflist.display()));
             }
             current = p;
-            ensure_first(opts, &mut multus_reported).map_err(|e| e.to_string())?;
+            ensure_first(opts, &mut multus_reported)?;
             Ok((!notes.is_empty()).then(|| notes.join("; ")))
-        })();
+        })()
+        .map_err(|e| match e {
+            InstallError::Primary(e) => format!("keeping {} as it is: {e}", conflist.display()),
+            other => other.to_string(),
+        });
         match outcome {
             Ok(Some(note)) => {
                 say(note);

@@ -195,7 +195,9 @@ pub struct Session {
 /// The process's netlink runtime: a current-thread runtime whose one thread only drives the
 /// sockets' connections; callers block on their own requests.
 fn driver() -> Result<Runtime, LinkError> {
-    static DRIVER: std::sync::OnceLock<Result<Runtime, String>> = std::sync::OnceLock::new();
+    /// The runtime, or the kind of error that kept it from starting (kept: a process that
+    /// cannot start a thread will not on a second try either).
+    static DRIVER: std::sync::OnceLock<Result<Runtime, io::ErrorKind>> = std::sync::OnceLock::new();
     DRIVER
         .get_or_init(|| {
             let (tx, rx) = std::sync::mpsc::channel();
@@ -211,16 +213,15 @@ fn driver() -> Result<Runtime, LinkError> {
                             rt.block_on(std::future::pending::<()>());
                         }
                         Err(e) => {
-                            let _ = tx.send(Err(e.to_string()));
+                            let _ = tx.send(Err(e.kind()));
                         }
                     }
                 })
-                .map_err(|e| e.to_string())?;
-            rx.recv()
-                .map_err(|_| "the netlink runtime thread ended".to_string())?
+                .map_err(|e| e.kind())?;
+            rx.recv().map_err(|_| io::ErrorKind::BrokenPipe)?
         })
         .clone()
-        .map_err(|e| LinkError::Socket(io::Error::other(e)))
+        .map_err(|kind| LinkError::Socket(io::Error::new(kind, "starting the netlink runtime")))
 }
 
 /// Opens a [`Session`] (host socket, and a socket inside `pod_netns` if given) and runs `f` with

@@ -32,10 +32,7 @@ pub(crate) fn sources(paths: &[PathBuf], report: &mut Report) -> Vec<Source> {
             let mut bytes = Vec::new();
             out.push(Source {
                 name: STDIN.to_string(),
-                content: std::io::stdin()
-                    .read_to_end(&mut bytes)
-                    .map(|_| bytes)
-                    .map_err(|e| e.to_string()),
+                content: std::io::stdin().read_to_end(&mut bytes).map(|_| bytes),
             });
         } else if p.is_dir() {
             let before = out.len();
@@ -57,7 +54,7 @@ pub(crate) fn sources(paths: &[PathBuf], report: &mut Report) -> Vec<Source> {
 fn read(p: &Path) -> Source {
     Source {
         name: p.display().to_string(),
-        content: std::fs::read(p).map_err(|e| e.to_string()),
+        content: std::fs::read(p),
     }
 }
 
@@ -96,8 +93,8 @@ fn walk(dir: &Path, out: &mut Vec<Source>, report: &mut Report) {
 pub(crate) struct Source {
     /// The path as given.
     pub name: String,
-    /// The bytes, or the read error as a sentence.
-    pub content: Result<Vec<u8>, String>,
+    /// The bytes, or why they could not be read.
+    pub content: Result<Vec<u8>, std::io::Error>,
 }
 
 /// One document of a file.
