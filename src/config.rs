@@ -16,7 +16,7 @@ pub const DEFAULT_CNI_DIR: &str = "/var/lib/plexus";
 /// Default plugin directory (searched before `CNI_PATH`).
 pub const DEFAULT_BIN_DIR: &str = "/opt/cni/bin";
 /// Default bound on delegates running at once with `parallelAttach`.
-pub const DEFAULT_MAX_PARALLEL: usize = 8;
+pub const DEFAULT_MAX_PARALLEL: usize = 16;
 /// Default delegate timeout.
 pub const DEFAULT_DELEGATE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -210,7 +210,7 @@ pub struct Config {
     /// does).
     pub parallel_attach: bool,
     /// `maxParallelAttach`: at most this many delegates run at once with `parallelAttach`
-    /// (default 8).
+    /// (default 16).
     pub max_parallel_attach: usize,
     /// `deviceCheckpointFile`: the kubelet's device-plugin checkpoint, read for NADs with a
     /// `k8s.v1.cni.cncf.io/resourceName`.

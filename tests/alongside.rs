@@ -58,16 +58,24 @@ fn gated_cluster(c: &Cluster, add: Option<&Gate>, del: Option<&Gate>, ends: Ends
     conf
 }
 
-/// Waits until plexus (`pid`) has journaled its plan naming `ifname` and is then asleep with
-/// one child, the plugin held at the gate: it has started everything it was going to start
-/// before that plugin ends.
+/// Waits until plexus (`pid`) knows its plan naming `ifname` and is then asleep with one child,
+/// the plugin held at the gate: it has started everything it was going to start before that
+/// plugin ends.
 fn wait_until_settled(c: &Cluster, pid: u32, id: &str, ifname: &str) {
     let journal = c.env.journal_dir().join(format!("{id}.json"));
     wait_until(
-        &format!("plexus journals a plan naming {ifname}, then waits on the gated plugin alone"),
+        &format!(
+            "plexus knows the plan naming {ifname} (journaled, or its NAD read), then waits on \
+             the gated plugin alone"
+        ),
         || {
-            std::fs::read_to_string(&journal).is_ok_and(|j| j.contains(&format!("\"{ifname}\"")))
-                && asleep_with_children(pid).is_some_and(|children| children.len() == 1)
+            // In Multus's order the cluster network's delegate runs on plexus's main thread and
+            // the rest of the plan is journaled once it is done; the NAD's GET shows the plan is
+            // known all the same.
+            let known = std::fs::read_to_string(&journal)
+                .is_ok_and(|j| j.contains(&format!("\"{ifname}\"")))
+                || c.api.count("GET", "/apis/k8s.cni.cncf.io/") > 0;
+            known && asleep_with_children(pid).is_some_and(|children| children.len() == 1)
         },
         || c.env.log(),
     );

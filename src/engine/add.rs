@@ -260,7 +260,7 @@ impl Engine<'_> {
 
     /// One merge PATCH of network-status (and, if configured, one AddedInterface event beside
     /// it). A pod that is gone is not an error.
-    fn write_status(
+    pub(super) fn write_status(
         &self,
         cluster: &dyn crate::resolve::cluster::Cluster,
         pod: &PodRef,

@@ -6,6 +6,7 @@ mod add;
 mod check;
 mod del;
 mod gc;
+pub mod hotplug;
 pub mod multus;
 mod status;
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! rtnetlink operations used by the built-in delegates, `default-route` and CHECK: a [`Session`]
 //! holds one netlink socket opened in the host namespace and, optionally, one opened inside a
-//! pod's namespace (through [`crate::netns`]). Every session of the process is driven by one
-//! netlink runtime on one thread, started on first use: a session costs two sockets, not a
-//! thread and a runtime.
+//! pod's namespace (through [`crate::netns`]), driven by the thread that uses it: one session
+//! per namespace per call, not a thread and a runtime per operation.
 
 pub mod pod;
 pub mod request;
@@ -19,7 +18,7 @@ use rtnetlink::packet_route::link::{
     InfoData, InfoIpVlan, InfoMacVlan, InfoVlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::RouteMessage;
-use tokio::runtime::Handle as Runtime;
+use tokio::runtime::Runtime;
 
 pub use pod::{Kernel, PodNet, Seen};
 pub use route::{set_default_route, set_default_route_in};
@@ -184,44 +183,15 @@ pub struct RouteState {
     pub message: RouteMessage,
 }
 
-/// Netlink sockets in the host namespace and (optionally) a pod namespace. Requests block the
-/// calling thread (never call from inside an async runtime); the sockets close when it drops.
+/// Netlink sockets in the host namespace and (optionally) a pod namespace, with the
+/// current-thread runtime that drives them. Requests block the calling thread, which drives the
+/// sockets while it waits (so two sessions on two threads work in parallel: the kernel carries
+/// out a netlink request inside the `sendmsg` of the thread that sends it). Never call from
+/// inside an async runtime; the sockets close when the session drops.
 pub struct Session {
     rt: Runtime,
     host: Handle,
     pod: Option<Handle>,
-}
-
-/// The process's netlink runtime: a current-thread runtime whose one thread only drives the
-/// sockets' connections; callers block on their own requests.
-fn driver() -> Result<Runtime, LinkError> {
-    /// The runtime, or the kind of error that kept it from starting (kept: a process that
-    /// cannot start a thread will not on a second try either).
-    static DRIVER: std::sync::OnceLock<Result<Runtime, io::ErrorKind>> = std::sync::OnceLock::new();
-    DRIVER
-        .get_or_init(|| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::Builder::new()
-                .name("plexus-netlink".into())
-                .spawn(move || {
-                    match tokio::runtime::Builder::new_current_thread()
-                        .enable_io()
-                        .build()
-                    {
-                        Ok(rt) => {
-                            let _ = tx.send(Ok(rt.handle().clone()));
-                            rt.block_on(std::future::pending::<()>());
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.kind()));
-                        }
-                    }
-                })
-                .map_err(|e| e.kind())?;
-            rx.recv().map_err(|_| io::ErrorKind::BrokenPipe)?
-        })
-        .clone()
-        .map_err(|kind| LinkError::Socket(io::Error::new(kind, "starting the netlink runtime")))
 }
 
 /// Opens a [`Session`] (host socket, and a socket inside `pod_netns` if given) and runs `f` with
@@ -239,12 +209,16 @@ where
 }
 
 impl Session {
-    /// Opens the sockets.
+    /// Opens the sockets (the pod's inside its namespace, from a thread of its own that enters
+    /// it and ends).
     ///
     /// # Errors
     /// [`LinkError`] when the namespace cannot be entered or a socket cannot be opened.
     pub fn open(pod_netns: Option<&Path>) -> Result<Session, LinkError> {
-        let rt = driver()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(LinkError::Socket)?;
         let host = {
             let _g = rt.enter();
             let (conn, handle, _) = rtnetlink::new_connection().map_err(LinkError::Socket)?;
@@ -254,7 +228,7 @@ impl Session {
         let pod = match pod_netns {
             None => None,
             Some(path) => {
-                let rh = rt.clone();
+                let rh = rt.handle().clone();
                 let (conn, handle, _) = netns::run_in(path, move || {
                     let _g = rh.enter();
                     rtnetlink::new_connection()

@@ -111,10 +111,12 @@ pub fn resolve_pod(
     })
 }
 
-/// The NADs the API returned.
-struct Fetched<'r> {
-    resolver: &'r Resolver<'r>,
-    objects: &'r HashMap<NadKey, NadObject>,
+/// The NADs the API returned, as a [`NadSource`] (a key it does not hold is not found).
+pub struct Fetched<'r> {
+    /// Reads each NAD's config.
+    pub resolver: &'r Resolver<'r>,
+    /// What the API returned.
+    pub objects: &'r HashMap<NadKey, NadObject>,
 }
 
 impl NadSource for Fetched<'_> {

@@ -313,6 +313,22 @@ impl<'a> Resolver<'a> {
         } else {
             nets.defaults.iter().map(by_ref).collect::<Result<_, _>>()?
         };
+        let selected = self.selected_networks(pod, req, nads, devices)?;
+        self.plan(Some(pod), cluster, defaults, selected)
+    }
+
+    /// The networks the pod's annotation selects, each resolved to its config, in order (a NAD
+    /// tied to a device-plugin resource gets the pod's next device from `devices`).
+    ///
+    /// # Errors
+    /// [`ResolveError`] for a missing or invalid NAD, or a device that cannot be assigned.
+    pub fn selected_networks(
+        &self,
+        pod: &PodRef,
+        req: &PodRequest,
+        nads: &dyn NadSource,
+        devices: Option<&dyn DeviceSource>,
+    ) -> Result<Vec<Network>, ResolveError> {
         let mut used: HashMap<String, Vec<String>> = HashMap::new();
         let mut selected = Vec::new();
         for s in &req.selections {
@@ -325,7 +341,22 @@ impl<'a> Resolver<'a> {
             }
             selected.push(net);
         }
-        self.plan(Some(pod), cluster, defaults, selected)
+        Ok(selected)
+    }
+
+    /// Plans networks whose interface names are already decided (every non-cluster network
+    /// carries its name in its selection), for changes to a running pod: the same per-network
+    /// rules and checks as [`Resolver::pod_plan`].
+    ///
+    /// # Errors
+    /// [`ResolveError::Plan`] for a plan that breaks a rule.
+    pub fn plan_named(
+        &self,
+        pod: &PodRef,
+        cluster: Network,
+        others: Vec<Network>,
+    ) -> Result<Vec<Attachment>, ResolveError> {
+        self.plan(Some(pod), cluster, Vec::new(), others)
     }
 
     /// A NAD object from the API as a network config: its `spec.config` (named after the NAD

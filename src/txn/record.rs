@@ -254,6 +254,47 @@ impl Record {
     pub fn cluster(&self) -> Option<&Step> {
         self.steps.first().filter(|s| s.is_cluster())
     }
+
+    /// Drops the released steps of a record that lives on (a network removed from a running
+    /// pod), renumbering the schedule: a step that waited for a dropped step waits for what
+    /// that one waited for.
+    pub fn compact(&mut self) {
+        let keep: Vec<bool> = self.steps.iter().map(Step::needs_release).collect();
+        // What each step waits for, through dropped steps, in old indexes.
+        let mut through: Vec<Vec<usize>> = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            let mut deps = Vec::new();
+            for &a in &s.after {
+                if keep.get(a) == Some(&true) {
+                    deps.push(a);
+                } else if let Some(inherited) = through.get(a) {
+                    deps.extend(inherited.iter().copied());
+                }
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            through.push(deps);
+        }
+        let mut new_index = vec![usize::MAX; self.steps.len()];
+        let mut n = 0;
+        for (i, k) in keep.iter().enumerate() {
+            if *k {
+                new_index[i] = n;
+                n += 1;
+            }
+        }
+        let steps = std::mem::take(&mut self.steps);
+        self.steps = steps
+            .into_iter()
+            .zip(through)
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|((mut s, deps), _)| {
+                s.after = deps.into_iter().map(|a| new_index[a]).collect();
+                s
+            })
+            .collect();
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +336,39 @@ mod tests {
                 (got, _) => panic!("{name}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn compact_drops_released_steps_and_keeps_the_schedule() {
+        let step = |network: &str, after: &[usize], state: State| Step {
+            network: network.into(),
+            ifname: network.into(),
+            origin: Origin::Selected,
+            conf: json!({}),
+            runtime_config: Map::new(),
+            cni_args: String::new(),
+            default_route: vec![],
+            after: after.to_vec(),
+            state,
+            result: None,
+            error: None,
+        };
+        let mut r = Record::new("c", "/n", "eth0", "", None, 0);
+        r.steps = vec![
+            step("a", &[], State::Added),
+            step("b", &[0], State::Released),
+            step("c", &[1], State::Added),
+            step("d", &[2], State::Released),
+            step("e", &[3, 0], State::Pending),
+        ];
+        r.compact();
+        let got: Vec<(&str, Vec<usize>)> = r
+            .steps
+            .iter()
+            .map(|s| (s.network.as_str(), s.after.clone()))
+            .collect();
+        assert_eq!(got, [("a", vec![]), ("c", vec![0]), ("e", vec![0, 1])]);
+        r.check_schedule().unwrap();
     }
 
     #[test]

@@ -241,8 +241,27 @@ impl<'a> Runner<'a> {
                 sync(&mut run);
             }
             loop {
+                // With a bound of one, the step runs on this thread: no hop to another thread
+                // and back (each a wake-up, milliseconds on a loaded node), and the delegate is
+                // the child of the thread that waits for it. Messages of the extension and of
+                // the syncs queue meanwhile and are handled right after.
+                let mut effect = Effect::None;
                 if run.stop.is_none() {
-                    for index in ready(run.rec, &run.started, self.limit - run.running) {
+                    let room = self.limit - run.running;
+                    let mut next = ready(run.rec, &run.started, room).into_iter().peekable();
+                    if self.limit == 1
+                        && let Some(index) = next.next()
+                    {
+                        run.started[index] = true;
+                        run.running += 1;
+                        let job = Job {
+                            index,
+                            step: run.rec.steps[index].clone(),
+                        };
+                        let outcome = self.add_one(&job, netns);
+                        effect = run.handle(Msg::Added(index, outcome), &self.cancel);
+                    }
+                    for index in next {
                         run.started[index] = true;
                         run.running += 1;
                         let job = Job {
@@ -255,13 +274,16 @@ impl<'a> Runner<'a> {
                         });
                     }
                 }
-                // Done when nothing runs and nothing more can come (a stopped run does not wait
-                // for the extension: the scope joins its thread, whose answer is dropped).
-                if run.running == 0 && (run.awaiting == 0 || run.stop.is_some()) {
-                    break;
+                if effect == Effect::None {
+                    // Done when nothing runs and nothing more can come (a stopped run does not
+                    // wait for the extension: the scope joins its thread, whose answer is
+                    // dropped).
+                    if run.running == 0 && (run.awaiting == 0 || run.stop.is_some()) {
+                        break;
+                    }
+                    let Ok(msg) = rx.recv() else { break };
+                    effect = run.handle(msg, &self.cancel);
                 }
-                let Ok(msg) = rx.recv() else { break };
-                let mut effect = run.handle(msg, &self.cancel);
                 // Outcomes that arrived together are journaled together.
                 while let Ok(more) = rx.try_recv() {
                     effect = effect.max(run.handle(more, &self.cancel));
@@ -348,6 +370,7 @@ impl<'a> Runner<'a> {
                     })
                     .take(self.limit - running)
                     .collect();
+                let mut inline = None;
                 for i in ready {
                     started.insert(i);
                     running += 1;
@@ -355,6 +378,11 @@ impl<'a> Runner<'a> {
                         index: i,
                         step: rec.steps[i].clone(),
                     };
+                    // One at a time: on this thread (see `add`).
+                    if self.limit == 1 {
+                        inline = Some((i, self.release_one(&job, netns)));
+                        break;
+                    }
                     let reply = Reply::new(&tx);
                     s.spawn(move || {
                         reply.send(Msg::Released(job.index, self.release_one(&job, netns)))
@@ -363,10 +391,13 @@ impl<'a> Runner<'a> {
                 if running == 0 {
                     break;
                 }
-                let (i, errs) = match rx.recv() {
-                    Ok(Msg::Released(i, errs)) => (i, errs),
-                    Ok(_) => panic!("a release thread panicked"),
-                    Err(_) => break,
+                let (i, errs) = match inline {
+                    Some(done) => done,
+                    None => match rx.recv() {
+                        Ok(Msg::Released(i, errs)) => (i, errs),
+                        Ok(_) => panic!("a release thread panicked"),
+                        Err(_) => break,
+                    },
                 };
                 running -= 1;
                 done.insert(i);

@@ -4,6 +4,7 @@
 mod add;
 mod del;
 mod fakes;
+mod hotplug;
 mod parallel;
 mod verbs;
 
