@@ -65,6 +65,13 @@ pub struct ApiConnector {
     pub budget: Duration,
 }
 
+impl ApiConnector {
+    /// Whether [`Connect::connect`] would connect at all (a kubeconfig, or in a pod).
+    pub fn configured(&self) -> bool {
+        crate::k8s::session::configured(self.kubeconfig.as_deref())
+    }
+}
+
 impl Connect for ApiConnector {
     fn connect(&self, budget: Option<Duration>) -> Result<Option<Box<dyn Cluster>>, ApiError> {
         let budget = budget.map_or(self.budget, |b| b.min(self.budget));

@@ -83,6 +83,7 @@ impl Case {
             connect: &connect,
             net: &self.net,
             clock: &clock,
+            observer: &crate::txn::observe::NoObserver,
         };
         f(&Engine::new(&self.cfg, req, seams))
     }
