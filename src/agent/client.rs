@@ -186,6 +186,12 @@ impl AgentCluster {
             question,
         };
         match exchange(stream, &ask, start + deadline) {
+            // The agent answered: the link stays up for the next question.
+            Ok(Reply::Unknown { reason }) => Err(reason),
+            Ok(Reply::Error { message }) => {
+                tracing::debug!(%message, "agent: answered with an error");
+                Err(Fallback::AgentError)
+            }
             Ok(reply) => Ok(reply),
             Err(why) => {
                 // A late answer would be read as the next one: the link is done for this call.
@@ -223,7 +229,8 @@ fn connect(socket: &Path) -> Result<UnixStream, Fallback> {
     Ok(stream)
 }
 
-/// Writes one question and reads one answer before `deadline`.
+/// Writes one question and reads one answer before `deadline`; `Err` when the link failed
+/// (no answer in time, a broken or foreign one).
 fn exchange(
     stream: &mut BufReader<UnixStream>,
     ask: &Ask,
@@ -266,14 +273,7 @@ fn exchange(
         Err(_) => return Err(Fallback::AgentError),
     }
     let answer: Answer = serde_json::from_slice(&answer).map_err(|_| Fallback::AgentError)?;
-    match answer.body {
-        Reply::Unknown { reason } => Err(reason),
-        Reply::Error { message } => {
-            tracing::debug!(%message, "agent: answered with an error");
-            Err(Fallback::AgentError)
-        }
-        reply => Ok(reply),
-    }
+    Ok(answer.body)
 }
 
 impl Cluster for AgentCluster {

@@ -22,7 +22,7 @@ use crate::plugin::Product;
 use crate::txn::{Loaded, Record};
 
 /// Why a record was kept (the `reason` label of `plexus_leak_collector_kept_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kept {
     /// The pod cache has not synced.
     NotSynced,
@@ -59,7 +59,7 @@ impl Kept {
 }
 
 /// What one pass did with one record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Outcome {
     /// Left alone.
     Kept(Kept),

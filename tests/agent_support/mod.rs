@@ -84,19 +84,20 @@ pub struct Agent {
     /// The installed conflist it reads.
     pub conflist: PathBuf,
     log: PathBuf,
+    follower: Option<std::thread::JoinHandle<()>>,
     node_netns: String,
 }
 
-/// Copies `stderr` into `log` on a thread; the channel gets one message when a line containing
-/// `word` appears.
+/// Copies `stderr` into `log` on a thread (which ends with the process); the channel gets one
+/// message when a line containing `word` appears.
 pub fn follow(
     stderr: std::process::ChildStderr,
     log: &Path,
     word: &'static str,
-) -> std::sync::mpsc::Receiver<()> {
+) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut file = std::fs::File::create(log).expect("agent log");
-    std::thread::spawn(move || {
+    let thread = std::thread::spawn(move || {
         let mut told = false;
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { return };
@@ -107,13 +108,23 @@ pub fn follow(
             }
         }
     });
-    rx
+    (rx, thread)
 }
 
 impl Agent {
     /// Starts the agent in `cluster`'s node netns with its own kubeconfig, the plugin config
     /// `conf` as its installed conflist, and `extra` flags.
     pub fn start(cluster: &Cluster, conf: &Value, extra: &[&str]) -> Agent {
+        Self::start_until(cluster, conf, extra, "serving")
+    }
+
+    /// [`Agent::start`], returning once the agent's stderr has a line containing `word`.
+    pub fn start_until(
+        cluster: &Cluster,
+        conf: &Value,
+        extra: &[&str],
+        word: &'static str,
+    ) -> Agent {
         let dir = cluster.env.dir.join("agent");
         std::fs::create_dir_all(&dir).expect("agent dir");
         let token = dir.join("token");
@@ -152,17 +163,18 @@ impl Agent {
         let mut child = cmd.spawn().expect("spawn plexus-agent");
         cluster.env.track_pid(child.id());
         let log = dir.join("agent.log");
-        let serving = follow(child.stderr.take().expect("stderr"), &log, "serving");
+        let (serving, follower) = follow(child.stderr.take().expect("stderr"), &log, word);
         let agent = Agent {
             child: Some(child),
             socket,
             conflist,
             log,
+            follower: Some(follower),
             node_netns: cluster.env.node.clone(),
         };
         // Its stderr says when it serves: the socket is bound by then.
         if serving.recv_timeout(Duration::from_secs(60)).is_err() {
-            panic!("plexus-agent did not start serving: {}", agent.log());
+            panic!("plexus-agent never said {word:?}: {}", agent.log());
         }
         agent
     }
@@ -254,12 +266,17 @@ impl Agent {
         metric(&text, name, labels)
     }
 
-    /// SIGTERM, then waits for the agent to exit; its exit status.
+    /// SIGTERM, then waits for the agent to exit (and its log to be complete); its exit
+    /// status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        child.wait().expect("wait for the agent")
+        let status = child.wait().expect("wait for the agent");
+        if let Some(f) = self.follower.take() {
+            let _ = f.join();
+        }
+        status
     }
 }
 
