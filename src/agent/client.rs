@@ -370,3 +370,37 @@ fn found(
     }
     wanted.iter().all(|k| out.contains_key(k)).then_some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without cluster access the plugin reads nothing from the cluster, agent or not: the
+    /// agent is not even asked.
+    #[test]
+    fn without_cluster_access_nothing_is_asked() {
+        assert!(
+            std::env::var_os("KUBERNETES_SERVICE_HOST").is_none(),
+            "in a pod the in-cluster settings count as cluster access: run this outside one"
+        );
+        let dir = std::env::temp_dir().join(format!("plexus-agent-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("agent.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let c = AgentConnect {
+            socket: socket.clone(),
+            deadline: QUERY_DEADLINE,
+            status_deadline: STATUS_DEADLINE,
+            api: ApiConnector {
+                kubeconfig: None,
+                timeout: Duration::from_secs(1),
+                budget: Duration::from_secs(1),
+            },
+            reporter: Arc::default(),
+        };
+        assert!(c.connect(None).unwrap().is_none());
+        assert!(listener.accept().is_err(), "nobody connected");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

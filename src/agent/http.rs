@@ -107,7 +107,7 @@ async fn handle(
 pub async fn serve(listener: TcpListener, ep: Arc<Endpoint>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
-            tokio::task::yield_now().await;
+            tokio::time::sleep(super::serve::ERROR_PAUSE).await;
             continue;
         };
         let ep = ep.clone();

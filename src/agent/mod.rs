@@ -297,8 +297,10 @@ async fn run_async(
         _ = term.recv() => { say("SIGTERM: stopping"); Ok(()) }
         _ = int.recv() => { say("SIGINT: stopping"); Ok(()) }
         r = installed, if installer.is_some() => match r {
+            // It stops cleanly only on a signal, which stops the agent too.
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(AgentError::Install(e.to_string())),
-            _ => Err(AgentError::Install("the install stopped".into())),
+            Err(_) => Err(AgentError::Install("the install thread died".into())),
         },
     };
     endpoint.socket_up.store(false, Ordering::Relaxed);

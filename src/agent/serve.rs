@@ -18,6 +18,8 @@ use crate::k8s::client::Api;
 
 /// Longest question line the agent reads (a network-status for many interfaces fits).
 const MAX_LINE: usize = 1 << 20;
+/// How long a failing accept or receive waits before it tries again.
+pub(crate) const ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Longest the agent waits for its caches on a question, whatever the plugin asks.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
@@ -85,8 +87,9 @@ pub async fn serve(listener: UnixListener, served: Arc<Served>) {
                 tokio::spawn(async move { connection(stream, &served).await });
             }
             Err(e) => {
+                // Out of descriptors or memory: give the process a moment instead of spinning.
                 tracing::warn!(error = %e, "agent socket: accept failed");
-                tokio::task::yield_now().await;
+                tokio::time::sleep(ERROR_PAUSE).await;
             }
         }
     }
@@ -228,15 +231,10 @@ async fn status(
     annotations: &serde_json::Map<String, serde_json::Value>,
     event: Option<serde_json::Value>,
 ) -> Reply {
-    let api = &served.api;
-    let patch = api.patch_pod_annotations(namespace, name, annotations);
-    let (patched, posted) = match &event {
-        Some(ev) => tokio::join!(patch, api.post_event(namespace, ev)),
-        None => (patch.await, Ok(())),
-    };
-    if let Err(e) = posted {
-        tracing::warn!(namespace, name, error = %e, "AddedInterface event not recorded");
-    }
+    let patched = served
+        .api
+        .patch_status(namespace, name, annotations, event.as_ref())
+        .await;
     match patched {
         Ok(found) => Reply::Patched { found },
         Err(e) => Reply::Error {
@@ -252,7 +250,7 @@ pub async fn reports(socket: Arc<UnixDatagram>, metrics: Arc<Metrics>) {
     loop {
         match socket.recv(&mut buf).await {
             Ok(n) => count(&buf[..n], &metrics),
-            Err(_) => tokio::task::yield_now().await,
+            Err(_) => tokio::time::sleep(ERROR_PAUSE).await,
         }
     }
 }

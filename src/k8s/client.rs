@@ -264,6 +264,29 @@ impl Api {
         }
     }
 
+    /// [`Api::patch_pod_annotations`] with `event` (if any) posted alongside, best effort (its
+    /// failure is logged, never retried). Returns false when the pod no longer exists.
+    ///
+    /// # Errors
+    /// [`ApiError`] when the PATCH fails.
+    pub async fn patch_status(
+        &self,
+        ns: &str,
+        name: &str,
+        annotations: &serde_json::Map<String, Value>,
+        event: Option<&Value>,
+    ) -> Result<bool, ApiError> {
+        let patch = self.patch_pod_annotations(ns, name, annotations);
+        let (patched, posted) = match event {
+            Some(ev) => tokio::join!(patch, self.post_event(ns, ev)),
+            None => (patch.await, Ok(())),
+        };
+        if let Err(e) = posted {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "AddedInterface event not recorded");
+        }
+        patched
+    }
+
     /// POST a core/v1 Event, once: a POST that timed out may have been recorded, and an event
     /// must not be recorded twice (best effort is the caller's choice).
     ///

@@ -114,17 +114,9 @@ impl Cluster for ApiCluster {
         event: Option<&Value>,
     ) -> Result<bool, ApiError> {
         let s = &self.0;
-        let api = s.api();
-        let (patched, posted) = s.block_on(async {
-            let patch = api.patch_pod_annotations(&pod.namespace, &pod.name, annotations);
-            match event {
-                Some(ev) => tokio::join!(patch, api.post_event(&pod.namespace, ev)),
-                None => (patch.await, Ok(())),
-            }
-        });
-        if let Err(e) = posted {
-            tracing::warn!(%pod, error = %e, "AddedInterface event not recorded");
-        }
-        patched
+        s.block_on(
+            s.api()
+                .patch_status(&pod.namespace, &pod.name, annotations, event),
+        )
     }
 }
