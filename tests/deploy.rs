@@ -391,6 +391,7 @@ fn host_paths_are_mounted_where_the_plugin_sees_them() {
         "/var/lib/cni",
         "/run/plexus",
         "/run/netns",
+        "/var/run/netns",
     ];
     let have: BTreeSet<&str> = host_paths.values().copied().collect();
     assert_eq!(have, wanted.into(), "host paths");

@@ -245,13 +245,17 @@ fn old_enough(created: u64, file: &Path, grace: Duration) -> bool {
     now.duration_since(born).is_ok_and(|age| age >= grace)
 }
 
-/// The netns is gone: its path no longer exists. A path under `/proc` names a process's
-/// namespace, which a container cannot judge (another PID namespace): never gone.
+/// The netns is gone: its path no longer exists in a directory the agent sees. A path under
+/// `/proc` names a process's namespace, which a container cannot judge (another PID
+/// namespace), and a path whose directory the agent does not see (not mounted into its
+/// container) cannot be judged either: never gone.
 fn netns_gone(netns: &str) -> bool {
+    let path = Path::new(netns);
     if netns.is_empty() || netns.starts_with("/proc/") {
         return false;
     }
-    crate::netns::probe(Path::new(netns)) == Probe::Missing
+    let seen = path.parent().is_some_and(Path::is_dir);
+    seen && crate::netns::probe(path) == Probe::Missing
 }
 
 /// DEL of `rec` as the runtime would make it, through the engine.
@@ -301,11 +305,18 @@ mod tests {
 
     #[test]
     fn netns_table() {
+        let gone = std::env::temp_dir().join(format!("plexus-no-netns-{}", std::process::id()));
+        let gone = gone.to_string_lossy();
         let rows = [
             ("empty", "", false),
             ("a process's", "/proc/1/ns/net", false),
             ("this process's (exists)", "/proc/self/ns/net", false),
-            ("gone", "/nonexistent/plexus/netns", true),
+            ("gone from a directory it sees", &*gone, true),
+            (
+                "in a directory it does not see",
+                "/nonexistent/plexus/netns",
+                false,
+            ),
             ("exists, not a netns", "/etc/hostname", false),
         ];
         for (name, path, want) in rows {
