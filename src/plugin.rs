@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::agent::client::{AgentConnect, QUERY_DEADLINE, Reporter, STATUS_DEADLINE};
+use crate::agent::client::{AgentConnect, Reporter};
 use crate::builtin::BuiltinExecutor;
 use crate::clock::SystemClock;
 use crate::cni::env::{Command, Request, StdinError};
@@ -112,13 +112,11 @@ pub fn run(
     let reporter = Arc::new(Reporter::default());
     // Only ADD asks the agent; DEL, CHECK, GC and STATUS never do.
     let agent = match (&req.command, &cfg.agent_socket) {
-        (Command::Add, Some(socket)) => Some(AgentConnect {
-            socket: socket.clone(),
-            deadline: QUERY_DEADLINE,
-            status_deadline: STATUS_DEADLINE,
-            api: product.api.clone(),
-            reporter: reporter.clone(),
-        }),
+        (Command::Add, Some(socket)) => Some(AgentConnect::new(
+            socket.clone(),
+            product.api.clone(),
+            reporter.clone(),
+        )),
         _ => None,
     };
     let connect: &dyn Connect = match &agent {
@@ -140,7 +138,9 @@ pub fn run(
             Err(e) => (Some(e.code()), rollback_outcome(e)),
         };
         let report = reporter.report(req.command, code, rollback, started.elapsed());
-        Reporter::send(socket, &report);
+        if !agent.as_ref().is_some_and(|a| a.report(&report)) {
+            Reporter::send(socket, &report);
+        }
     }
     result
 }

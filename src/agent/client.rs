@@ -115,6 +115,53 @@ pub struct AgentConnect {
     pub api: ApiConnector,
     /// Where fallbacks are counted.
     pub reporter: Arc<Reporter>,
+    /// The connection to the agent, shared by every question of the call and its report.
+    pub link: Arc<Mutex<Link>>,
+}
+
+impl AgentConnect {
+    /// A connect for the agent at `socket`, with the plugin's deadlines.
+    pub fn new(socket: PathBuf, api: ApiConnector, reporter: Arc<Reporter>) -> AgentConnect {
+        AgentConnect {
+            socket,
+            deadline: QUERY_DEADLINE,
+            status_deadline: STATUS_DEADLINE,
+            api,
+            reporter,
+            link: Arc::default(),
+        }
+    }
+
+    /// Sends `report` on the call's connection to the agent, if it is up, without waiting (a
+    /// line the socket cannot take at once is dropped): the agent receives it whatever its
+    /// datagram queue holds. False when there is no usable connection (then
+    /// [`Reporter::send`]).
+    pub fn report(&self, report: &Report) -> bool {
+        let mut link = lock(&self.link);
+        let Link::Up(stream) = &mut *link else {
+            return false;
+        };
+        let ask = Ask {
+            v: proto::VERSION,
+            wait_ms: 0,
+            question: Question::Report {
+                report: report.clone(),
+            },
+        };
+        let Ok(mut line) = serde_json::to_vec(&ask) else {
+            return false;
+        };
+        line.push(b'\n');
+        let s = stream.get_mut();
+        if s.set_nonblocking(true).is_err() {
+            return false;
+        }
+        if let Err(e) = s.write_all(&line) {
+            tracing::debug!(error = %e, "agent: report dropped");
+        }
+        *link = Link::Down(Fallback::AgentError);
+        true
+    }
 }
 
 impl Connect for AgentConnect {
@@ -126,15 +173,16 @@ impl Connect for AgentConnect {
         Ok(Some(Box::new(AgentCluster {
             via: self.clone(),
             budget,
-            link: Mutex::new(Link::Untried),
             api: OnceLock::new(),
         })))
     }
 }
 
 /// The connection to the agent of one call.
-enum Link {
+#[derive(Debug, Default)]
+pub enum Link {
     /// Not connected yet.
+    #[default]
     Untried,
     /// Connected.
     Up(BufReader<UnixStream>),
@@ -146,7 +194,6 @@ enum Link {
 struct AgentCluster {
     via: AgentConnect,
     budget: Option<Duration>,
-    link: Mutex<Link>,
     api: OnceLock<Result<Box<dyn Cluster>, ApiError>>,
 }
 
@@ -168,7 +215,7 @@ impl AgentCluster {
     /// Asks the agent; `Err` says why the plugin must do without it for this question.
     fn ask(&self, question: Question, deadline: Duration) -> Result<Reply, Fallback> {
         let start = Instant::now();
-        let mut link = lock(&self.link);
+        let mut link = lock(&self.via.link);
         if let Link::Untried = *link {
             *link = match connect(&self.via.socket) {
                 Ok(s) => Link::Up(BufReader::new(s)),
@@ -388,17 +435,12 @@ mod tests {
         let socket = dir.join("agent.sock");
         let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
         listener.set_nonblocking(true).unwrap();
-        let c = AgentConnect {
-            socket: socket.clone(),
-            deadline: QUERY_DEADLINE,
-            status_deadline: STATUS_DEADLINE,
-            api: ApiConnector {
-                kubeconfig: None,
-                timeout: Duration::from_secs(1),
-                budget: Duration::from_secs(1),
-            },
-            reporter: Arc::default(),
+        let api = ApiConnector {
+            kubeconfig: None,
+            timeout: Duration::from_secs(1),
+            budget: Duration::from_secs(1),
         };
+        let c = AgentConnect::new(socket.clone(), api, Arc::default());
         assert!(c.connect(None).unwrap().is_none());
         assert!(listener.accept().is_err(), "nobody connected");
         let _ = std::fs::remove_dir_all(&dir);

@@ -101,9 +101,9 @@ pub struct KindLabels {
 /// A question on the socket and its answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SocketLabels {
-    /// `pod`, `nads`, `status`, or `invalid`.
+    /// `pod`, `nads`, `status`, `report`, or `invalid`.
     pub op: String,
-    /// The answer given (`pod`, `nads`, `patched`, `unknown`, `error`).
+    /// The answer given (`pod`, `nads`, `patched`, `noted`, `unknown`, `error`).
     pub answer: String,
 }
 

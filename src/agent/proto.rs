@@ -74,6 +74,12 @@ pub enum Question {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<Value>,
     },
+    /// The call's outcome, on the call's connection (nobody reads the answer); without one,
+    /// the same [`Report`] goes in a datagram to [`report_socket`].
+    Report {
+        /// The report.
+        report: Report,
+    },
 }
 
 /// The agent's answer.
@@ -107,6 +113,8 @@ pub enum Reply {
         /// Whether the pod existed.
         found: bool,
     },
+    /// A report was counted.
+    Noted,
     /// The agent cannot answer from its caches.
     Unknown {
         /// Why.

@@ -127,6 +127,7 @@ fn kind(r: &Reply) -> &'static str {
         Reply::Pod { .. } => "pod",
         Reply::Nads { .. } => "nads",
         Reply::Patched { .. } => "patched",
+        Reply::Noted => "noted",
         Reply::Unknown { .. } => "unknown",
         Reply::Error { .. } => "error",
     }
@@ -220,6 +221,10 @@ async fn answer(line: &[u8], served: &Served) -> (&'static str, Reply) {
             "status",
             status(served, &namespace, &name, &annotations, event).await,
         ),
+        Question::Report { report } => {
+            served.metrics.report(&report);
+            ("report", Reply::Noted)
+        }
     }
 }
 

@@ -332,32 +332,38 @@ pub enum Fake {
 }
 
 /// A fake agent on `socket`: serves connections on a thread as `fake` says, and receives the
-/// plugin's report datagrams.
+/// plugin's reports (on a connection, or as datagrams).
 pub struct FakeAgent {
     /// Its socket.
     pub socket: PathBuf,
-    reports: UnixDatagram,
-    /// Questions received, in order.
+    reports: std::sync::mpsc::Receiver<Report>,
+    /// Questions received (reports aside), in order.
     pub questions: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FakeAgent {
-    /// Binds `dir/agent.sock` (and its report socket) and serves on a thread.
+    /// Binds `dir/agent.sock` (and its report socket) and serves on threads.
     pub fn start(dir: &Path, fake: Fake) -> FakeAgent {
         std::fs::create_dir_all(dir).expect("dir");
         let socket = dir.join("agent.sock");
         let listener = UnixListener::bind(&socket).expect("bind fake agent");
-        let reports = UnixDatagram::bind(proto::report_socket(&socket)).expect("bind reports");
-        reports
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .expect("timeout");
+        let datagrams = UnixDatagram::bind(proto::report_socket(&socket)).expect("bind reports");
+        let (tx, reports) = std::sync::mpsc::channel();
+        let from_datagrams = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; proto::MAX_REPORT + 1];
+            while let Ok(n) = datagrams.recv(&mut buf) {
+                if let Ok(r) = serde_json::from_slice(&buf[..n]) {
+                    let _ = from_datagrams.send(r);
+                }
+            }
+        });
         let questions = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = questions.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
-                let fake = fake.clone();
-                let seen = seen.clone();
+                let (fake, seen, tx) = (fake.clone(), seen.clone(), tx.clone());
                 std::thread::spawn(move || {
                     let mut w = stream.try_clone().expect("clone");
                     let mut lines = BufReader::new(stream);
@@ -365,8 +371,17 @@ impl FakeAgent {
                         let mut q = String::new();
                         match lines.read_line(&mut q) {
                             Ok(0) | Err(_) => return,
-                            Ok(_) => seen.lock().unwrap().push(q),
+                            Ok(_) => {}
                         }
+                        if let Ok(Ask {
+                            question: Question::Report { report },
+                            ..
+                        }) = serde_json::from_str(&q)
+                        {
+                            let _ = tx.send(report);
+                            continue;
+                        }
+                        seen.lock().unwrap().push(q);
                         if let Fake::Says(a) = &fake
                             && w.write_all(format!("{a}\n").as_bytes()).is_err()
                         {
@@ -385,11 +400,8 @@ impl FakeAgent {
 
     /// The next report the plugin sent (panics after 60 s without one).
     pub fn report(&self) -> Report {
-        let mut buf = vec![0u8; proto::MAX_REPORT + 1];
-        let n = self
-            .reports
-            .recv(&mut buf)
-            .expect("a report from the plugin");
-        serde_json::from_slice(&buf[..n]).expect("a report")
+        self.reports
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a report from the plugin")
     }
 }
