@@ -132,8 +132,8 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 IMAGE_NAME ?= localhost/plexus
 IMAGE := $(IMAGE_NAME):$(VERSION)
 IMAGE_ARCHIVE := target/plexus-$(VERSION).oci.tar
-# The binaries the image carries (from `make release`): add plexus-agent here once it exists.
-IMAGE_BINS := plexus
+# The binaries the image carries (from `make release`): the plugin and the node agent.
+IMAGE_BINS := plexus plexus-agent
 IMAGE_MAX_BYTES := 12000000
 
 image-deps:

@@ -17,6 +17,8 @@
 #![allow(unsafe_code)] // wait4, waitid, ptrace, kill, signal: std exposes none of them
 #![allow(clippy::disallowed_methods)] // a bench driver runs `ip`, the plugins and plexus itself
 
+#[path = "bench/agent.rs"]
+mod agent;
 #[path = "bench/cni.rs"]
 mod cni;
 #[path = "bench/node.rs"]
@@ -410,6 +412,7 @@ fn measure(
     ];
     let nads = interleave(node, px, &nad_entries, args.scale_cycles, "10 vs 1000 NADs")?;
     let many = many_networks(node, px, &scale, args.scale_cycles)?;
+    let agent_table = agent::table(node, px, args.cycles)?;
 
     let left = node.leftovers();
     if !left.is_empty() {
@@ -434,6 +437,7 @@ fn measure(
         many,
     };
     println!("{}", markdown(&meta, &report));
+    println!("{agent_table}");
     let json = report_json(&meta, &report);
     if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;

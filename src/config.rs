@@ -69,6 +69,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "alongsideClusterNetwork",
     "maxParallelAttach",
     "deviceCheckpointFile",
+    "agentSocket",
 ];
 
 #[derive(Deserialize, Default)]
@@ -112,6 +113,7 @@ struct Raw {
     parallel_attach: Option<bool>,
     max_parallel_attach: Option<u32>,
     device_checkpoint_file: Option<String>,
+    agent_socket: Option<String>,
 }
 
 /// Multus writes some namespace lists as `"a,b"` and others as `["a","b"]`: accept both.
@@ -215,6 +217,9 @@ pub struct Config {
     /// `deviceCheckpointFile`: the kubelet's device-plugin checkpoint, read for NADs with a
     /// `k8s.v1.cni.cncf.io/resourceName`.
     pub device_checkpoint_file: PathBuf,
+    /// `agentSocket`: where ADD asks the node agent first (default
+    /// [`crate::agent::proto::DEFAULT_SOCKET`]); `None` (`""`) never asks it.
+    pub agent_socket: Option<PathBuf>,
 }
 
 impl Config {
@@ -318,6 +323,11 @@ impl Config {
                 r.device_checkpoint_file,
                 crate::k8s::devices::DEFAULT_CHECKPOINT,
             ),
+            agent_socket: match r.agent_socket {
+                None => Some(PathBuf::from(crate::agent::proto::DEFAULT_SOCKET)),
+                Some(s) if s.is_empty() => None,
+                Some(s) => Some(PathBuf::from(s)),
+            },
         })
     }
 }

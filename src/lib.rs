@@ -2,6 +2,7 @@
 //!
 //! With `CNI_COMMAND` set the `plexus` binary is a CNI plugin ([`plugin`]); otherwise it is a CLI.
 
+pub mod agent;
 pub mod builtin;
 pub mod cli;
 pub mod clock;

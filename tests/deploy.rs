@@ -127,14 +127,19 @@ fn every_namespaced_object_is_in_kube_system() {
 }
 
 #[test]
-fn cluster_role_grants_no_more_than_the_plugin_needs() {
+fn cluster_role_grants_no_more_than_the_plugin_and_the_agent_need() {
     let d = deploy();
     let role = one("ClusterRole", &d.roles);
-    // What src/k8s/client.rs calls: GET pod, GET NAD, PATCH pods/status, POST core events.
+    // What src/k8s/client.rs calls: GET pod, GET NAD, PATCH pods/status, POST core events; and
+    // the agent's caches (src/agent/cache.rs): list and watch pods and NADs.
     let allowed: BTreeSet<(&str, &str, &str)> = [
         ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
         ("", "pods/status", "patch"),
         ("k8s.cni.cncf.io", "network-attachment-definitions", "get"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "list"),
+        ("k8s.cni.cncf.io", "network-attachment-definitions", "watch"),
         ("", "events", "create"),
     ]
     .into();
@@ -266,34 +271,62 @@ fn daemon_sets_run_on_every_linux_node_with_least_privilege() {
     assert_eq!(
         containers(the_daemon_set(&d)).len(),
         2,
-        "an install init container and the watcher"
+        "an install init container and the agent"
     );
 }
 
-/// The probes run plexus's own health check on the node's conf dir.
+/// The agent's command line as the kubelet runs it, parsed by the agent's own parser.
+fn agent_args(d: &Deploy) -> plexus::agent::Args {
+    let pod = pod_spec(the_daemon_set(d));
+    let main = one("container", &pod.containers);
+    assert_eq!(
+        main.command.as_deref(),
+        Some(&["plexus-agent".to_string()][..])
+    );
+    let argv =
+        std::iter::once("plexus-agent".to_string()).chain(expanded_args(main, &d.config_maps));
+    plexus::agent::Args::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("plexus-agent rejects its args: {e}"))
+}
+
+/// The probes ask the agent's own endpoint, where its flags say it listens.
 #[test]
-fn probes_run_the_install_check() {
+fn probes_ask_the_agents_health_endpoints() {
     let d = deploy();
+    let args = agent_args(&d);
     let pod = pod_spec(the_daemon_set(&d));
     let main = one("container", &pod.containers);
-    for (what, probe) in [
-        ("readiness", &main.readiness_probe),
-        ("liveness", &main.liveness_probe),
+    for (what, probe, path) in [
+        ("readiness", &main.readiness_probe, "/readyz"),
+        ("liveness", &main.liveness_probe, "/healthz"),
     ] {
-        let cmd = probe
+        let get = probe
             .as_ref()
-            .and_then(|p| p.exec.as_ref())
-            .and_then(|e| e.command.clone())
-            .unwrap_or_else(|| panic!("{what}: an exec probe"));
-        assert_eq!(cmd.first().map(String::as_str), Some("plexus"));
-        let cli = plexus::cli::Cli::try_parse_from(&cmd)
-            .unwrap_or_else(|e| panic!("{what}: plexus rejects {cmd:?}: {e}"));
-        let plexus::cli::Cmd::Install(args) = cli.command else {
-            panic!("{what}: not `plexus install`");
-        };
-        assert!(args.flags.check, "{what}: --check");
-        assert_eq!(args.flags.node.cni_conf_dir, Path::new("/etc/cni/net.d"));
+            .and_then(|p| p.http_get.as_ref())
+            .unwrap_or_else(|| panic!("{what}: an httpGet probe"));
+        assert_eq!(get.path.as_deref(), Some(path), "{what}");
+        assert_eq!(
+            get.host.as_deref(),
+            Some(args.metrics_addr.ip().to_string().as_str()),
+            "{what}"
+        );
+        assert_eq!(
+            get.port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i32::from(
+                args.metrics_addr.port()
+            )),
+            "{what}"
+        );
     }
+    assert_eq!(
+        args.socket,
+        Path::new(plexus::agent::proto::DEFAULT_SOCKET),
+        "where the plugin asks by default"
+    );
+    assert_eq!(
+        args.cni_conf,
+        Path::new("/etc/cni/net.d").join(plexus::install::primary::CONFLIST_NAME)
+    );
 }
 
 #[test]
@@ -303,34 +336,42 @@ fn install_command_lines_parse_and_agree() {
     let pod = pod_spec(ds);
     let init = one("init container", pod.init_containers.as_deref().unwrap());
     let main = one("container", &pod.containers);
-    let mut lines = Vec::new();
-    for (c, mode) in [(init, "--once"), (main, "--watch")] {
-        assert_eq!(c.command.as_deref(), Some(&["plexus".to_string()][..]));
-        let args = expanded_args(c, &d.config_maps);
-        assert_eq!(
-            args.first().map(String::as_str),
-            Some("install"),
-            "{}",
-            c.name
-        );
-        assert!(args.iter().any(|a| a == mode), "{}: {mode}", c.name);
-        let argv = std::iter::once("plexus".to_string()).chain(args.iter().cloned());
-        let cli = plexus::cli::Cli::try_parse_from(argv)
-            .unwrap_or_else(|e| panic!("{}: plexus rejects its args: {e}", c.name));
-        assert!(matches!(cli.command, plexus::cli::Cmd::Install(_)));
-        lines.push(
-            c.args
-                .iter()
-                .flatten()
-                .filter(|a| *a != mode)
-                .cloned()
-                .collect::<Vec<_>>(),
-        );
-    }
+    assert_eq!(init.command.as_deref(), Some(&["plexus".to_string()][..]));
+    let args = expanded_args(init, &d.config_maps);
+    assert_eq!(args.first().map(String::as_str), Some("install"));
+    assert!(args.iter().any(|a| a == "--once"));
+    let argv = std::iter::once("plexus".to_string()).chain(args.iter().cloned());
+    let cli = plexus::cli::Cli::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("plexus rejects the init container's args: {e}"));
+    assert!(matches!(cli.command, plexus::cli::Cmd::Install(_)));
+    // The agent keeps the node installed with the same flags (it always watches), installing
+    // the image's plexus, not itself.
+    let Some(plexus::agent::Keep::Install(kept)) = agent_args(&d).keep else {
+        panic!("the agent does not keep the node installed");
+    };
     assert_eq!(
-        lines[0], lines[1],
-        "init and main containers install the same way"
+        kept.flags.bin_src.as_deref(),
+        Some(Path::new("/usr/bin/plexus"))
     );
+    assert!(!kept.flags.once && !kept.flags.check);
+    let raw = |c: &k8s_openapi::api::core::v1::Container| -> Vec<String> {
+        c.args.iter().flatten().cloned().collect()
+    };
+    let main_raw = raw(main);
+    let after = main_raw
+        .iter()
+        .position(|a| a == "install")
+        .expect("`install` in the agent's args");
+    let kept_line: Vec<String> = main_raw[after + 1..]
+        .iter()
+        .filter(|a| !a.starts_with("--bin-src="))
+        .cloned()
+        .collect();
+    let init_line: Vec<String> = raw(init)
+        .into_iter()
+        .filter(|a| a != "install" && a != "--once")
+        .collect();
+    assert_eq!(init_line, kept_line, "init and agent install the same way");
 }
 
 #[test]
@@ -343,7 +384,15 @@ fn host_paths_are_mounted_where_the_plugin_sees_them() {
         .iter()
         .filter_map(|v| Some((v.name.as_str(), v.host_path.as_ref()?.path.as_str())))
         .collect();
-    let wanted = ["/etc/cni/net.d", "/opt/cni/bin", "/var/lib/plexus"];
+    let wanted = [
+        "/etc/cni/net.d",
+        "/opt/cni/bin",
+        "/var/lib/plexus",
+        "/var/lib/cni",
+        "/run/plexus",
+        "/run/netns",
+        "/var/run/netns",
+    ];
     let have: BTreeSet<&str> = host_paths.values().copied().collect();
     assert_eq!(have, wanted.into(), "host paths");
     for c in containers(ds) {

@@ -31,6 +31,8 @@ pub enum Who {
     PlainHttp,
     /// (g) plexus thin, built-in macvlan, `parallelAttach: true` (the many-networks table).
     Parallel,
+    /// (h) plexus thin with the node agent up (`agentSocket`; the agent's table).
+    Agent,
 }
 
 impl Who {
@@ -43,6 +45,7 @@ impl Who {
             Who::Alongside => "alongside",
             Who::PlainHttp => "plain_http",
             Who::Parallel => "parallel",
+            Who::Agent => "agent",
         }
     }
 
@@ -55,6 +58,7 @@ impl Who {
             Who::Alongside => "(e) plexus thin, parallelAttach",
             Who::PlainHttp => "(f) plexus thin, plain-HTTP API server",
             Who::Parallel => "(g) plexus thin, built-in, parallelAttach",
+            Who::Agent => "(h) plexus thin, node agent up",
         }
     }
 }
@@ -249,7 +253,7 @@ fn prepare_add(
 ) -> (Job, Sandbox) {
     let id = node.container_id();
     let netns = ns.path();
-    let conf = node.plexus_conf(
+    let mut conf = node.plexus_conf(
         pod,
         who == Who::PlainHttp,
         who == Who::Annotations,
@@ -257,6 +261,9 @@ fn prepare_add(
         matches!(who, Who::Alongside | Who::Parallel),
         px.debug_log.as_deref(),
     );
+    if who == Who::Agent {
+        conf["agentSocket"] = serde_json::json!(crate::agent::socket(node));
+    }
     let e = env("ADD", &id, &netns, "eth0", pod);
     let job = match who {
         Who::Floor => Job::Floor {

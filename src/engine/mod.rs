@@ -25,6 +25,7 @@ use crate::netns::Probe;
 use crate::plan::Attachment;
 use crate::resolve::Resolver;
 use crate::resolve::cluster::Connect;
+use crate::txn::observe::Observer;
 use crate::txn::{PodId, Record, Runner, Step, Txn};
 
 /// Everything a verb acts through: the seams tests substitute.
@@ -40,6 +41,8 @@ pub struct Seams<'a> {
     pub net: &'a dyn PodNet,
     /// The time.
     pub clock: &'a dyn Clock,
+    /// Who is told how each delegate call went ([`crate::txn::observe::NoObserver`] for nobody).
+    pub observer: &'a dyn Observer,
 }
 
 /// Runs one CNI verb for one request.
@@ -73,7 +76,7 @@ impl<'a> Engine<'a> {
         } else {
             1
         };
-        Runner::new(self.seams.exec, container_id, limit)
+        Runner::new(self.seams.exec, container_id, limit).observed(self.seams.observer)
     }
 
     /// A new record for this request (nothing in it yet).

@@ -104,6 +104,17 @@ fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, ApiError> {
     Ok(kc)
 }
 
+/// kube's settings from a kubeconfig file (its current context), read as plexus reads it.
+///
+/// # Errors
+/// [`ApiError::Config`] when the file is unreadable or incomplete.
+pub async fn config_from_kubeconfig(path: &Path) -> Result<kube::Config, ApiError> {
+    let kc = read_kubeconfig(path)?;
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))
+}
+
 /// An error and its causes, outermost first, each said once: kube's "client error (Connect)"
 /// alone does not tell a refused connection from a failed name lookup or a TLS failure.
 fn with_causes(e: &dyn std::error::Error) -> String {
@@ -147,11 +158,18 @@ impl Api {
         timeout: Duration,
         budget: Duration,
     ) -> Result<Api, ApiError> {
-        let kc = read_kubeconfig(path)?;
-        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| ApiError::Config(format!("kubeconfig {}: {e}", path.display())))?;
+        let mut cfg = config_from_kubeconfig(path).await?;
         Self::from_config(&mut cfg, timeout, budget)
+    }
+
+    /// A client over `client` as it is (the node agent's, whose requests are counted and whose
+    /// watches must not time out), with plexus's per-request timeout and retry budget.
+    pub fn from_client(client: kube::Client, timeout: Duration, budget: Duration) -> Api {
+        Api {
+            client,
+            timeout,
+            budget,
+        }
     }
 
     /// A client from the in-cluster service-account settings (when running in a pod).
@@ -244,6 +262,29 @@ impl Api {
             Err(ApiError::Status { code: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`Api::patch_pod_annotations`] with `event` (if any) posted alongside, best effort (its
+    /// failure is logged, never retried). Returns false when the pod no longer exists.
+    ///
+    /// # Errors
+    /// [`ApiError`] when the PATCH fails.
+    pub async fn patch_status(
+        &self,
+        ns: &str,
+        name: &str,
+        annotations: &serde_json::Map<String, Value>,
+        event: Option<&Value>,
+    ) -> Result<bool, ApiError> {
+        let patch = self.patch_pod_annotations(ns, name, annotations);
+        let (patched, posted) = match event {
+            Some(ev) => tokio::join!(patch, self.post_event(ns, ev)),
+            None => (patch.await, Ok(())),
+        };
+        if let Err(e) = posted {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "AddedInterface event not recorded");
+        }
+        patched
     }
 
     /// POST a core/v1 Event, once: a POST that timed out may have been recorded, and an event
@@ -381,7 +422,7 @@ mod tests {
     /// plexus's kubeconfig reading gives what kube's own `read_from` gives.
     #[test]
     fn kubeconfig_reads_like_kube() {
-        let dir = std::env::temp_dir().join(format!("plexus-kc-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("plexus-kc-client-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("kubeconfig");
         let rows = [

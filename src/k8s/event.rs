@@ -46,6 +46,32 @@ pub fn added_interface(pod: &PodRef, container_id: &str, statuses: &[NetworkStat
     })
 }
 
+/// A core/v1 Event on the Node, reason `LeakedAttachmentReleased`: the node agent released
+/// what a sandbox nobody will DEL had left (`pod` as `namespace/name`, `interfaces` the
+/// interfaces it had).
+pub fn leak_released(node: &str, container_id: &str, pod: &str, interfaces: &[String]) -> Value {
+    let now = now_rfc3339();
+    let short = container_id.get(..12).unwrap_or(container_id);
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": format!("{node}.plexus-leak."), "namespace": "default"},
+        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node},
+        "reason": "LeakedAttachmentReleased",
+        "message": format!(
+            "Released the attachments of sandbox {short} of pod {pod} ({}): the pod is gone and nobody DELeted them",
+            interfaces.join(", ")
+        ),
+        "type": "Normal",
+        "source": {"component": "plexus-agent", "host": node},
+        "reportingComponent": "plexus-agent",
+        "reportingInstance": node,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    })
+}
+
 /// The current time as RFC 3339 (UTC, seconds), without a date crate.
 fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()

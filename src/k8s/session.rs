@@ -13,6 +13,12 @@ pub struct Session {
     api: Api,
 }
 
+/// Whether plexus has cluster access at all: a kubeconfig, or in-cluster settings (it runs in a
+/// pod). Reads only the environment.
+pub fn configured(kubeconfig: Option<&Path>) -> bool {
+    kubeconfig.is_some() || std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+}
+
 impl Session {
     /// Connects with a kubeconfig, or with in-cluster settings when `kubeconfig` is `None` and
     /// the process runs in a pod. Returns `Ok(None)` when neither is available.
@@ -24,8 +30,7 @@ impl Session {
         timeout: Duration,
         budget: Duration,
     ) -> Result<Option<Session>, ApiError> {
-        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        if kubeconfig.is_none() && !in_cluster {
+        if !configured(kubeconfig) {
             return Ok(None);
         }
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -65,6 +65,13 @@ pub struct ApiConnector {
     pub budget: Duration,
 }
 
+impl ApiConnector {
+    /// Whether [`Connect::connect`] would connect at all (a kubeconfig, or in a pod).
+    pub fn configured(&self) -> bool {
+        crate::k8s::session::configured(self.kubeconfig.as_deref())
+    }
+}
+
 impl Connect for ApiConnector {
     fn connect(&self, budget: Option<Duration>) -> Result<Option<Box<dyn Cluster>>, ApiError> {
         let budget = budget.map_or(self.budget, |b| b.min(self.budget));
@@ -107,17 +114,9 @@ impl Cluster for ApiCluster {
         event: Option<&Value>,
     ) -> Result<bool, ApiError> {
         let s = &self.0;
-        let api = s.api();
-        let (patched, posted) = s.block_on(async {
-            let patch = api.patch_pod_annotations(&pod.namespace, &pod.name, annotations);
-            match event {
-                Some(ev) => tokio::join!(patch, api.post_event(&pod.namespace, ev)),
-                None => (patch.await, Ok(())),
-            }
-        });
-        if let Err(e) = posted {
-            tracing::warn!(%pod, error = %e, "AddedInterface event not recorded");
-        }
-        patched
+        s.block_on(
+            s.api()
+                .patch_status(&pod.namespace, &pod.name, annotations, event),
+        )
     }
 }

@@ -3,6 +3,7 @@
 //! releases (DELs) started steps backwards through the same schedule.
 
 pub mod legacy;
+pub mod observe;
 pub mod record;
 pub mod runner;
 

@@ -250,6 +250,12 @@ impl Record {
         self.steps.iter().all(|s| !s.needs_release())
     }
 
+    /// True when a DEL (or a rollback) of some step failed and the record waits for the next
+    /// DEL: `plexus inspect` shows it `stuck`.
+    pub fn is_stuck(&self) -> bool {
+        !self.complete && self.steps.iter().any(|s| s.state == State::ReleaseFailed)
+    }
+
     /// The cluster network's step (the first), if any.
     pub fn cluster(&self) -> Option<&Step> {
         self.steps.first().filter(|s| s.is_cluster())

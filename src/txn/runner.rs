@@ -5,10 +5,12 @@
 
 use std::collections::BTreeSet;
 use std::sync::mpsc;
+use std::time::Instant;
 
 use serde_json::Value;
 
 use super::Txn;
+use super::observe::{NoObserver, Observer};
 use super::record::{Record, State, Step};
 use crate::cni::conf::ConfList;
 use crate::cni::env::Command;
@@ -24,6 +26,7 @@ pub struct Runner<'a> {
     container_id: &'a str,
     limit: usize,
     cancel: Cancel,
+    observer: &'a dyn Observer,
 }
 
 /// What may extend an ADD while its first steps run: the resolution of the pod.
@@ -195,7 +198,14 @@ impl<'a> Runner<'a> {
             container_id,
             limit: limit.max(1),
             cancel: Cancel::new(),
+            observer: &NoObserver,
         }
+    }
+
+    /// The same runner, telling `observer` about every delegate call.
+    pub fn observed(mut self, observer: &'a dyn Observer) -> Runner<'a> {
+        self.observer = observer;
+        self
     }
 
     /// ADDs every pending step of `txn` in the pod's namespace `netns`, each once the steps it
@@ -337,7 +347,11 @@ impl<'a> Runner<'a> {
 
     fn add_one(&self, job: &Job, netns: &str) -> Result<Value, PluginFailure> {
         let (conf, inv) = self.call(job, Command::Add, netns)?;
-        list::add(self.exec, &conf, &inv, &job.step.runtime_config).map(|(v, _)| v)
+        let start = Instant::now();
+        let r = list::add(self.exec, &conf, &inv, &job.step.runtime_config).map(|(v, _)| v);
+        self.observer
+            .step(Command::Add, &job.step, start.elapsed(), r.is_ok());
+        r
     }
 
     /// Releases (DELs) steps `which` of `rec`, backwards through the schedule: a step once every
@@ -428,13 +442,21 @@ impl<'a> Runner<'a> {
             Ok(c) => c,
             Err(f) => return vec![f],
         };
-        list::del(
+        let start = Instant::now();
+        let failures = list::del(
             self.exec,
             &conf,
             &inv,
             &job.step.runtime_config,
             job.step.result.as_ref(),
-        )
+        );
+        self.observer.step(
+            Command::Del,
+            &job.step,
+            start.elapsed(),
+            failures.is_empty(),
+        );
+        failures
     }
 
     /// Rolls back an ADD run that stopped: releases every step it started, and marks the steps

@@ -1,5 +1,7 @@
 //! An in-process Kubernetes API server for tests and the quickstart: pods, NADs and events over
-//! loopback HTTP or HTTPS in the real wire format, with a request log and fault injection.
+//! loopback HTTP or HTTPS in the real wire format (get, list with field selectors and pages,
+//! watch with resource versions, bookmarks and `410 Gone`, merge patch, create), with a request
+//! log and fault injection (on requests, lists and watch streams).
 //!
 //! plexus reaches it through kube-rs exactly as it reaches a cluster, via the kubeconfig
 //! [`TestApiServer::write_kubeconfig`] writes. The server runs on its own OS thread with its own
@@ -12,6 +14,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod watch;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -302,6 +305,68 @@ impl TestApiServer {
     /// Removes every fault.
     pub fn clear_faults(&self) {
         lock(&self.shared).clear_faults();
+    }
+
+    /// Ends every open watch stream, as an API server that restarts or sheds load does; clients
+    /// resume from the last revision they saw.
+    pub fn drop_watches(&self) {
+        lock(&self.shared).drop_watches();
+    }
+
+    /// Forgets the change history (as etcd's compaction does): a watch resuming from a revision
+    /// before now gets `410 Gone`, and its client must list again.
+    pub fn compact(&self) {
+        lock(&self.shared).compact();
+    }
+
+    /// Sends a BOOKMARK with the current revision to every watch that allows bookmarks.
+    pub fn bookmark(&self) {
+        lock(&self.shared).bookmark();
+    }
+
+    /// The next `times` list requests (GETs of a collection without `watch`) answer `code` with
+    /// a `Status`, e.g. to fail the re-list after a `410 Gone`.
+    pub fn fail_lists(&self, times: u32, code: u16) {
+        lock(&self.shared).fail_lists(times, code);
+    }
+
+    /// How many watch streams are open now.
+    pub fn open_watches(&self) -> usize {
+        lock(&self.shared).open_watches()
+    }
+
+    /// The current revision: the `resourceVersion` of the newest change.
+    pub fn revision(&self) -> u64 {
+        lock(&self.shared).revision()
+    }
+
+    /// Waits until `cond` holds, re-checking it whenever the server receives a request or a watch
+    /// ends; false if it still does not hold after `timeout`. The synchronisation point of tests
+    /// that wait for a client to come back (no sleeping and hoping).
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut(&TestApiServer) -> bool,
+    ) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = lock(&self.shared).generation;
+            if cond(self) {
+                return true;
+            }
+            let store = lock(&self.shared);
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if store.generation == seen {
+                let _ = self
+                    .shared
+                    .changed
+                    .wait_timeout(store, left)
+                    .map_err(|p| p.into_inner());
+            }
+        }
     }
 
     /// While down, every request is recorded with `dropped` set and its connection closed

@@ -1,10 +1,13 @@
 //! HTTP handling: the accept loop, one hyper HTTP/1.1 connection per client (keep-alive on),
 //! request recording, fault injection and routing of the Kubernetes paths plexus calls.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,16 +20,83 @@ use tokio::sync::oneshot;
 use super::status::{ApiStatus, Resource};
 use super::store::{PodPart, Store};
 use super::tls::Tls;
+use super::watch::{Query, WatchBody};
 use super::{FaultKind, Recorded};
 
+/// The store, and a condition signalled whenever its generation moves.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    store: Mutex<Store>,
+    pub(crate) changed: Condvar,
+}
+
 /// The shared state, as the server and the test's handle both hold it.
-pub(crate) type Shared = Arc<Mutex<Store>>;
+pub(crate) type Shared = Arc<State>;
 
 /// Locks the store; a panic elsewhere while it was held does not hide it from the test.
 pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, Store> {
     shared
+        .store
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Moves the store's generation on and wakes whoever waits for a change.
+pub(crate) fn touch(shared: &Shared, store: &mut Store) {
+    store.generation += 1;
+    shared.changed.notify_all();
+}
+
+/// A response body: a whole JSON document, or a watch's stream of events.
+pub(crate) enum Reply {
+    /// A complete body.
+    Full(Full<Bytes>),
+    /// A watch, until the server or the client ends it.
+    Watch {
+        /// The events.
+        body: WatchBody,
+        /// Wakes waiters when the watch ends.
+        _closing: Closing,
+    },
+}
+
+impl Body for Reply {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Reply::Full(b) => Pin::new(b).poll_frame(cx),
+            Reply::Watch { body, .. } => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Reply::Full(b) => b.is_end_stream(),
+            Reply::Watch { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Reply::Full(b) => b.size_hint(),
+            Reply::Watch { .. } => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+/// Tells waiters when a watch response ends (its client went away or the server ended it).
+pub(crate) struct Closing(Shared);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let mut store = lock(&self.0);
+        touch(&self.0, &mut store);
+    }
 }
 
 /// The error a service returns to make hyper close the connection without writing a response.
@@ -80,7 +150,7 @@ where
 }
 
 /// Serves one request: record it, apply the server state (down) or a matching fault, then route.
-async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Reply>, Dropped> {
     let (parts, body) = req.into_parts();
     // A body that cannot be read (client gone mid-request) is recorded as empty.
     let body = body
@@ -107,6 +177,7 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Full<
         };
         recorded.dropped = matches!(fault, Some(FaultKind::Drop));
         store.requests.push(recorded.clone());
+        touch(&shared, &mut store);
         fault
     };
     match fault {
@@ -116,7 +187,44 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Full<
         None => {}
     }
     let mut store = lock(&shared);
-    Ok(respond(route(&mut store, &recorded, &body)))
+    match route(&mut store, &recorded, &body) {
+        Ok(Routed::Watch(body)) => {
+            let mut response = Response::new(Reply::Watch {
+                body,
+                _closing: Closing(shared.clone()),
+            });
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(response)
+        }
+        Ok(Routed::Object(code, value)) => Ok(respond(Ok((code, value)))),
+        Err(status) => Ok(respond(Err(status))),
+    }
+}
+
+/// What a route answers: an object with its code, or an open watch.
+enum Routed {
+    Object(StatusCode, Value),
+    Watch(WatchBody),
+}
+
+/// A list, or a watch when the query asks for one.
+fn collection(
+    store: &mut Store,
+    req: &Recorded,
+    resource: Resource,
+    ns: Option<&str>,
+) -> Result<Routed, ApiStatus> {
+    let query = Query::parse(&req.query, resource)?;
+    if query.watch {
+        Ok(Routed::Watch(store.watch(resource, ns, &query)))
+    } else {
+        Ok(Routed::Object(
+            StatusCode::OK,
+            store.list(resource, ns, &query)?,
+        ))
+    }
 }
 
 /// A header as text; absent or non-UTF-8 is empty.
@@ -128,31 +236,33 @@ fn header_str(headers: &HeaderMap, name: hyper::header::HeaderName) -> String {
         .to_owned()
 }
 
-/// Dispatches on method and path segments to the store. The `Ok` code is 200 or 201.
-fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<(StatusCode, Value), ApiStatus> {
+/// Dispatches on method and path segments to the store.
+fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<Routed, ApiStatus> {
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let ok = |value| Ok((StatusCode::OK, value));
+    let object = |r: Result<(StatusCode, Value), ApiStatus>| r.map(|(c, v)| Routed::Object(c, v));
     match (req.method.as_str(), segments.as_slice()) {
-        ("GET", ["version"]) => ok(version()),
-        ("GET", ["api", "v1", "pods"]) => ok(store.list(Resource::Pods, None)),
+        ("GET", ["version"]) => Ok(Routed::Object(StatusCode::OK, version())),
+        ("GET", ["api", "v1", "pods"]) => collection(store, req, Resource::Pods, None),
         ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
-            ok(store.list(Resource::Pods, Some(ns)))
+            collection(store, req, Resource::Pods, Some(ns))
         }
         ("GET", ["api", "v1", "namespaces", ns, "pods", name])
-        | ("GET", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => store
-            .get(Resource::Pods, ns, name)
-            .map(|pod| (StatusCode::OK, pod)),
+        | ("GET", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => object(
+            store
+                .get(Resource::Pods, ns, name)
+                .map(|pod| (StatusCode::OK, pod)),
+        ),
         ("PATCH", ["api", "v1", "namespaces", ns, "pods", name]) => {
-            patch_pod(store, req, body, ns, name, PodPart::Main)
+            object(patch_pod(store, req, body, ns, name, PodPart::Main))
         }
         ("PATCH", ["api", "v1", "namespaces", ns, "pods", name, "status"]) => {
-            patch_pod(store, req, body, ns, name, PodPart::Status)
+            object(patch_pod(store, req, body, ns, name, PodPart::Status))
         }
         ("POST", ["api", "v1", "namespaces", ns, "events"]) => {
-            create_event(store, req, body, ns, Resource::CoreEvents)
+            object(create_event(store, req, body, ns, Resource::CoreEvents))
         }
         ("POST", ["apis", "events.k8s.io", "v1", "namespaces", ns, "events"]) => {
-            create_event(store, req, body, ns, Resource::Events)
+            object(create_event(store, req, body, ns, Resource::Events))
         }
         (
             "GET",
@@ -162,7 +272,7 @@ fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<(StatusCode, 
                 "v1",
                 "network-attachment-definitions",
             ],
-        ) => ok(store.list(Resource::Nads, None)),
+        ) => collection(store, req, Resource::Nads, None),
         (
             "GET",
             [
@@ -173,7 +283,7 @@ fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<(StatusCode, 
                 ns,
                 "network-attachment-definitions",
             ],
-        ) => ok(store.list(Resource::Nads, Some(ns))),
+        ) => collection(store, req, Resource::Nads, Some(ns)),
         (
             "GET",
             [
@@ -185,9 +295,11 @@ fn route(store: &mut Store, req: &Recorded, body: &[u8]) -> Result<(StatusCode, 
                 "network-attachment-definitions",
                 name,
             ],
-        ) => store
-            .get(Resource::Nads, ns, name)
-            .map(|nad| (StatusCode::OK, nad)),
+        ) => object(
+            store
+                .get(Resource::Nads, ns, name)
+                .map(|nad| (StatusCode::OK, nad)),
+        ),
         _ => Err(ApiStatus::no_route()),
     }
 }
@@ -269,7 +381,7 @@ fn version() -> Value {
 }
 
 /// A JSON response: the object with its code, or the `Status` with its.
-fn respond(result: Result<(StatusCode, Value), ApiStatus>) -> Response<Full<Bytes>> {
+fn respond(result: Result<(StatusCode, Value), ApiStatus>) -> Response<Reply> {
     let (code, value) = match result {
         Ok(ok) => ok,
         Err(status) => {
@@ -279,7 +391,7 @@ fn respond(result: Result<(StatusCode, Value), ApiStatus>) -> Response<Full<Byte
         }
     };
     let body = serde_json::to_vec(&value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Reply::Full(Full::new(Bytes::from(body))));
     *response.status_mut() = code;
     response
         .headers_mut()

@@ -143,6 +143,11 @@ impl ApiStatus {
         ApiStatus::new(415, message)
     }
 
+    /// 410 `Expired`: a watch resuming from a revision the server no longer has.
+    pub(crate) fn gone(message: impl Into<String>) -> ApiStatus {
+        ApiStatus::new(410, message)
+    }
+
     /// A fault injected by a test: any code, with the reason the API server uses for it.
     pub(crate) fn injected(code: u16) -> ApiStatus {
         ApiStatus::new(code, format!("injected fault: HTTP {code}"))

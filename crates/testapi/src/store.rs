@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::patch::merge_patch;
 use super::status::{ApiStatus, Resource};
+use super::watch::{Query, WatchBody, Watches, page};
 use super::{Fault, FaultKind, Recorded};
 
 /// Objects keyed by `(namespace, name)`, listed in that order as the API server lists them.
@@ -32,6 +33,15 @@ pub(crate) struct Store {
     pub(crate) down: bool,
     revision: u64,
     serial: u64,
+    pod_watches: Watches,
+    nad_watches: Watches,
+    /// The next this many list requests (not watches) fail with this code.
+    list_faults: (u32, u16),
+    /// Moves on every request and every watch that ends: what [`TestApiServer::wait_until`]
+    /// waits on.
+    ///
+    /// [`TestApiServer::wait_until`]: super::TestApiServer::wait_until
+    pub(crate) generation: u64,
 }
 
 impl Store {
@@ -57,6 +67,18 @@ impl Store {
             Resource::Nads => &mut self.nads,
             _ => &mut self.pods,
         }
+    }
+
+    fn watches_mut(&mut self, resource: Resource) -> &mut Watches {
+        match resource {
+            Resource::Nads => &mut self.nad_watches,
+            _ => &mut self.pod_watches,
+        }
+    }
+
+    /// The current revision (the `resourceVersion` of the newest change).
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Inserts or replaces a pod or NAD, filling `apiVersion`, `kind`, `metadata.namespace`
@@ -96,13 +118,25 @@ impl Store {
         meta.entry("uid").or_insert_with(|| json!(uid));
         meta.entry("resourceVersion")
             .or_insert_with(|| json!(revision));
-        self.objects_mut(resource).insert((ns, name), obj);
+        let old = self.objects_mut(resource).insert((ns, name), obj.clone());
+        let revision = self.revision;
+        self.watches_mut(resource)
+            .record(revision, old.as_ref(), Some(&obj));
     }
 
-    /// Removes a pod or NAD; absent is fine.
+    /// Removes a pod or NAD; absent is fine. Watches see it DELETED at a new revision.
     pub(crate) fn remove(&mut self, resource: Resource, ns: &str, name: &str) {
-        self.objects_mut(resource)
-            .remove(&(ns.to_owned(), name.to_owned()));
+        let Some(mut gone) = self
+            .objects_mut(resource)
+            .remove(&(ns.to_owned(), name.to_owned()))
+        else {
+            return;
+        };
+        let revision = self.next_revision();
+        gone["metadata"]["resourceVersion"] = json!(revision);
+        let revision = self.revision;
+        self.watches_mut(resource)
+            .record(revision, Some(&gone), None);
     }
 
     /// The stored pod or NAD, or the 404 the API server would answer.
@@ -114,13 +148,29 @@ impl Store {
     }
 
     /// A `PodList` or `NetworkAttachmentDefinitionList` of one namespace, or of all when `ns` is
-    /// `None`. Pod items carry no `apiVersion`/`kind`, as built-in list items from the server do not.
-    pub(crate) fn list(&self, resource: Resource, ns: Option<&str>) -> Value {
-        let items: Vec<Value> = self
+    /// `None`, filtered by the query's field selector and paged by its `limit` and `continue`.
+    /// Pod items carry no `apiVersion`/`kind`, as built-in list items from the server do not.
+    /// Fails while list faults are pending ([`Store::fail_lists`]).
+    pub(crate) fn list(
+        &mut self,
+        resource: Resource,
+        ns: Option<&str>,
+        query: &Query,
+    ) -> Result<Value, ApiStatus> {
+        if self.list_faults.0 > 0 {
+            self.list_faults.0 -= 1;
+            return Err(ApiStatus::injected(self.list_faults.1));
+        }
+        let matching: Vec<_> = self
             .objects(resource)
             .iter()
             .filter(|((item_ns, _), _)| ns.is_none_or(|ns| ns == item_ns))
-            .map(|(_, obj)| {
+            .filter(|(_, obj)| query.fields.matches(obj))
+            .collect();
+        let (items, revision, next) = page(matching, query, self.revision)?;
+        let items: Vec<Value> = items
+            .into_iter()
+            .map(|obj| {
                 let mut obj = obj.clone();
                 if resource == Resource::Pods
                     && let Some(map) = obj.as_object_mut()
@@ -131,12 +181,60 @@ impl Store {
                 obj
             })
             .collect();
-        json!({
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if let Some(next) = next {
+            metadata["continue"] = json!(next);
+        }
+        Ok(json!({
             "apiVersion": resource.api_version(),
             "kind": format!("{}List", resource.kind()),
-            "metadata": {"resourceVersion": self.revision.to_string()},
+            "metadata": metadata,
             "items": items,
-        })
+        }))
+    }
+
+    /// Opens a watch of `resource` (in `ns`, or all namespaces) as the query asks.
+    pub(crate) fn watch(
+        &mut self,
+        resource: Resource,
+        ns: Option<&str>,
+        query: &Query,
+    ) -> WatchBody {
+        let revision = self.revision;
+        let current: Vec<Value> = self.objects(resource).values().cloned().collect();
+        let refs: Vec<&Value> = current.iter().collect();
+        self.watches_mut(resource)
+            .open(resource, ns, query, &refs, revision)
+    }
+
+    /// Ends every open watch stream.
+    pub(crate) fn drop_watches(&mut self) {
+        self.pod_watches.drop_all();
+        self.nad_watches.drop_all();
+    }
+
+    /// Forgets the change history: watches resuming from an older revision get `410 Gone`.
+    pub(crate) fn compact(&mut self) {
+        let revision = self.revision;
+        self.pod_watches.compact(revision);
+        self.nad_watches.compact(revision);
+    }
+
+    /// Sends a BOOKMARK at the current revision to every watch that allows them.
+    pub(crate) fn bookmark(&mut self) {
+        let revision = self.revision;
+        self.pod_watches.bookmark(Resource::Pods, revision);
+        self.nad_watches.bookmark(Resource::Nads, revision);
+    }
+
+    /// Open watch streams of both resources.
+    pub(crate) fn open_watches(&self) -> usize {
+        self.pod_watches.open_count() + self.nad_watches.open_count()
+    }
+
+    /// The next `times` list requests fail with `code`.
+    pub(crate) fn fail_lists(&mut self, times: u32, code: u16) {
+        self.list_faults = (times, code);
     }
 
     /// Applies a JSON merge patch to a stored pod the way kube-apiserver does: preconditions
@@ -198,7 +296,9 @@ impl Store {
             return Ok(new);
         }
         new["metadata"]["resourceVersion"] = json!(self.next_revision());
-        self.pods.insert(key, new.clone());
+        let old = self.pods.insert(key, new.clone());
+        let revision = self.revision;
+        self.pod_watches.record(revision, old.as_ref(), Some(&new));
         Ok(new)
     }
 

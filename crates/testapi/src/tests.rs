@@ -121,4 +121,5 @@ fn raw(
 mod client;
 mod faults;
 mod https;
+mod watch;
 mod wire;

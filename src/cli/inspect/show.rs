@@ -119,7 +119,7 @@ pub(crate) fn table(listing: &Listing) -> String {
 fn record_state(r: &Record) -> &'static str {
     if r.complete {
         "complete"
-    } else if r.steps.iter().any(|s| s.state == State::ReleaseFailed) {
+    } else if r.is_stuck() {
         "stuck"
     } else {
         "incomplete"

@@ -84,6 +84,7 @@ impl Case {
             connect: &connect,
             net: &self.net,
             clock: &clock,
+            observer: &crate::txn::observe::NoObserver,
         };
         f(&Engine::new(&self.cfg, req, seams))
     }
