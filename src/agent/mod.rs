@@ -103,9 +103,18 @@ pub enum AgentError {
         /// What is wrong.
         reason: String,
     },
+    /// `--once` or `--check` given to the agent, which always watches.
+    #[error("install: the agent always watches: --once and --check are `plexus install`'s")]
+    InstallOnce,
     /// The install flags are not usable.
     #[error("install: {0}")]
-    Install(String),
+    InstallFlags(#[from] crate::cli::install::FlagError),
+    /// The install it keeps failed.
+    #[error("install: {0}")]
+    Install(#[from] crate::install::InstallError),
+    /// The install thread ended without a result.
+    #[error("install: the install thread died")]
+    InstallThreadDied,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
@@ -157,14 +166,9 @@ pub fn run(args: Args) -> Result<(), AgentError> {
     let install = match args.keep {
         Some(Keep::Install(i)) => {
             if i.flags.once || i.flags.check {
-                return Err(AgentError::Install(
-                    "the agent always watches: --once and --check are `plexus install`'s".into(),
-                ));
+                return Err(AgentError::InstallOnce);
             }
-            let mut opts = i
-                .flags
-                .into_options(|k| std::env::var(k).ok())
-                .map_err(AgentError::Install)?;
+            let mut opts = i.flags.into_options(|k| std::env::var(k).ok())?;
             opts.watch = true;
             Some(opts)
         }
@@ -299,8 +303,8 @@ async fn run_async(
         r = installed, if installer.is_some() => match r {
             // It stops cleanly only on a signal, which stops the agent too.
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AgentError::Install(e.to_string())),
-            Err(_) => Err(AgentError::Install("the install thread died".into())),
+            Ok(Err(e)) => Err(AgentError::Install(e)),
+            Err(_) => Err(AgentError::InstallThreadDied),
         },
     };
     endpoint.socket_up.store(false, Ordering::Relaxed);
