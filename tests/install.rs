@@ -24,7 +24,18 @@ fn installs_over_a_running_binary_without_text_file_busy() {
         .expect("sleep(1) is installed");
     fs::copy(sleep, &target).unwrap();
     let old = fs::read(&target).unwrap();
-    let mut running = Command::new(&target).arg("300").spawn().unwrap();
+    // fs::copy's write descriptor may still be held for an instant by a child another test
+    // thread forked before it execs (exec then fails with ETXTBSY): try again until it has.
+    let mut spawned = None;
+    wait_until("the copied binary to be free to exec", || {
+        match Command::new(&target).arg("300").spawn() {
+            Ok(c) => spawned = Some(c),
+            Err(e) if e.raw_os_error() == Some(26) => {}
+            Err(e) => panic!("running the stand-in plugin: {e}"),
+        }
+        spawned.is_some()
+    });
+    let mut running = spawned.expect("spawned once the wait ended");
     struct Kill<'a>(&'a mut Child);
     impl Drop for Kill<'_> {
         fn drop(&mut self) {
