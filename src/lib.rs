@@ -10,6 +10,7 @@ pub mod cni;
 pub mod config;
 pub mod delegate;
 pub mod engine;
+pub mod health;
 pub mod error;
 pub mod install;
 pub mod journal;

@@ -328,16 +328,20 @@ fn patch_pod(
     name: &str,
     part: PodPart,
 ) -> Result<(StatusCode, Value), ApiStatus> {
-    const ACCEPTED: &str = "application/merge-patch+json";
-    if media_type(&req.content_type) != ACCEPTED {
-        return Err(ApiStatus::unsupported_media_type(
-            &req.content_type,
-            ACCEPTED,
-        ));
-    }
+    const ACCEPTED: &str = "application/merge-patch+json, application/strategic-merge-patch+json";
+    let merge: fn(&mut Value, &Value) = match media_type(&req.content_type).as_str() {
+        "application/merge-patch+json" => super::patch::merge_patch,
+        "application/strategic-merge-patch+json" => super::strategic::strategic_merge,
+        _ => {
+            return Err(ApiStatus::unsupported_media_type(
+                &req.content_type,
+                ACCEPTED,
+            ));
+        }
+    };
     let patch = decode(body)?;
     store
-        .patch_pod(ns, name, &patch, part)
+        .patch_pod_with(ns, name, &patch, part, merge)
         .map(|pod| (StatusCode::OK, pod))
 }
 
