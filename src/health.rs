@@ -192,8 +192,14 @@ pub fn delegate_check(
         plugin: step.types(),
         source: DelegateError::Unusable,
     })?;
-    list::check(exec, &conf, &inv, &step.runtime_config, step.result.as_ref())
-        .map_err(|f| DelegateFailure::of_step(Command::Check, step, f))
+    list::check(
+        exec,
+        &conf,
+        &inv,
+        &step.runtime_config,
+        step.result.as_ref(),
+    )
+    .map_err(|f| DelegateFailure::of_step(Command::Check, step, f))
 }
 
 #[cfg(test)]

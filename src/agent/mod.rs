@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cache;
 pub mod client;
+pub mod health;
 pub mod http;
 pub mod leak;
 pub mod metrics;
@@ -27,6 +28,9 @@ use crate::k8s::client::{Api, ApiError};
 /// How long the agent's own answers to the plugin's status question may take (the plugin
 /// waits [`client::STATUS_DEADLINE`]).
 const STATUS_BUDGET: Duration = Duration::from_millis(900);
+
+/// How long a health round's PATCH may take, retries included (the next round retries).
+const HEALTH_BUDGET: Duration = Duration::from_secs(5);
 
 /// `plexus-agent`'s command line.
 #[derive(Debug, clap::Parser)]
@@ -62,6 +66,9 @@ pub struct Args {
     /// How old a record must be before the leak collector may DEL it.
     #[arg(long, value_name = "N", default_value_t = 600)]
     pub gc_grace_seconds: u64,
+    /// The health rounds.
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     /// Keep the node installed, as `plexus install --watch` with these flags.
     #[command(subcommand)]
     pub keep: Option<Keep>,
@@ -187,6 +194,7 @@ pub fn run(args: Args) -> Result<(), AgentError> {
             metrics_addr: args.metrics_addr,
             gc_interval: Duration::from_secs(args.gc_interval_seconds),
             gc_grace: Duration::from_secs(args.gc_grace_seconds),
+            health: args.health,
         },
         install,
     ))
@@ -209,6 +217,8 @@ pub struct Settings {
     pub gc_interval: Duration,
     /// The leak collector's grace period.
     pub gc_grace: Duration,
+    /// The health rounds' flags.
+    pub health: health::HealthArgs,
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -279,6 +289,17 @@ async fn run_async(
         metrics: metrics.clone(),
     };
     tasks.spawn(collect(collector, s.gc_interval));
+    tasks.spawn(
+        health::Health {
+            args: s.health.clone(),
+            conflist: s.conflist.clone(),
+            node: s.node.clone(),
+            caches: caches.clone(),
+            api: Api::from_client(kube.clone(), HEALTH_BUDGET, HEALTH_BUDGET),
+            metrics: metrics.clone(),
+        }
+        .run(),
+    );
     say(format_args!(
         "node {}: serving {} and http://{} (/metrics, /healthz, /readyz)",
         s.node,

@@ -264,6 +264,44 @@ impl Api {
         }
     }
 
+    /// One strategic merge PATCH of the pod's `status` subresource setting one `condition`
+    /// (conditions merge by `type`: the kubelet's stay as they are), for the pod with `uid`
+    /// only. Returns false when the pod no longer exists.
+    ///
+    /// # Errors
+    /// [`ApiError`] for anything but a 404.
+    pub async fn patch_pod_condition(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        condition: &Value,
+    ) -> Result<bool, ApiError> {
+        let path = format!("/api/v1/namespaces/{}/pods/{}/status", seg(ns), seg(name));
+        let body = serde_json::to_vec(&serde_json::json!({
+            "metadata": {"uid": uid},
+            "status": {"conditions": [condition]},
+        }))
+        .unwrap_or_default();
+        let what = format!("PATCH pod {ns}/{name} status condition");
+        match self
+            .call(&what, || {
+                http::Request::patch(&path)
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/strategic-merge-patch+json",
+                    )
+                    .header(http::header::ACCEPT, "application/json")
+                    .body(body.clone())
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { code: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// [`Api::patch_pod_annotations`] with `event` (if any) posted alongside, best effort (its
     /// failure is logged, never retried). Returns false when the pod no longer exists.
     ///

@@ -121,10 +121,9 @@ fn look(s: &super::Session, w: &Wanted<'_>) -> Result<Seen, LinkError> {
         Some(name) => {
             let found = match (name, link.as_ref().and_then(|l| l.parent)) {
                 ("", None) => None,
-                ("", Some(index)) => Some((
-                    s.link_by_index(Side::Host, index)?,
-                    format!("#{index}"),
-                )),
+                ("", Some(index)) => {
+                    Some((s.link_by_index(Side::Host, index)?, format!("#{index}")))
+                }
                 (name, _) => Some((s.link_by_name(Side::Host, name)?, name.to_string())),
             };
             found.map(|(l, named)| match l {

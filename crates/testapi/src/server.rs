@@ -187,7 +187,11 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Reply
         None => {}
     }
     let mut store = lock(&shared);
-    match route(&mut store, &recorded, &body) {
+    let routed = route(&mut store, &recorded, &body);
+    // Again once applied: a waiter that looked between the request's arrival and its effect
+    // must see the effect without waiting for another request.
+    touch(&shared, &mut store);
+    match routed {
         Ok(Routed::Watch(body)) => {
             let mut response = Response::new(Reply::Watch {
                 body,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::patch::merge_patch;
 use super::status::{ApiStatus, Resource};
 use super::watch::{Query, WatchBody, Watches, page};
 use super::{Fault, FaultKind, Recorded};
@@ -249,7 +248,7 @@ impl Store {
         patch: &Value,
         part: PodPart,
     ) -> Result<Value, ApiStatus> {
-        self.patch_pod_with(ns, name, patch, part, merge_patch)
+        self.patch_pod_with(ns, name, patch, part, super::patch::merge_patch)
     }
 
     /// [`Store::patch_pod`] applying the patch with `merge` (a JSON merge patch, or a

@@ -66,7 +66,10 @@ fn merge_at(target: &mut Value, patch: &Value, path: &mut Vec<String>) {
 fn merge_list(list: &mut Vec<Value>, items: &[Value], merge_key: &str) {
     for item in items {
         let id = &item[merge_key];
-        match list.iter_mut().find(|e| !id.is_null() && e[merge_key] == *id) {
+        match list
+            .iter_mut()
+            .find(|e| !id.is_null() && e[merge_key] == *id)
+        {
             Some(existing) => merge_patch(existing, item),
             None => list.push(item.clone()),
         }

@@ -116,8 +116,10 @@ fn patch_status_merges_into_the_stored_pod() {
 #[test]
 fn strategic_status_patches_merge_conditions_by_type_and_apply_patches_are_415() {
     let (server, dir) = fixture();
-    server.put_pod(json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+    server.put_pod(
+        json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    );
     with_client(&server, &dir, |client| async move {
         let pods = Api::<Pod>::namespaced(client, "ns");
         for status in ["False", "True"] {

@@ -1,0 +1,238 @@
+//! Attachment health: every interval (jittered) the agent checks every attachment of every pod
+//! of its node with CHECK's own code ([`look`]), and says what it found where Kubernetes looks:
+//! a pod condition written by a strategic merge PATCH of `pods/status` once when a pod is first
+//! checked and then only when it changes ([`condition`]), an event on each attachment's
+//! transition, and metrics. A failed PATCH is retried the next round; nothing stops the rounds.
+
+pub mod condition;
+pub mod look;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use self::condition::Written;
+use self::look::{Eyes, Looked, PodKey};
+use super::cache::Caches;
+use super::metrics::{InterfaceLabels, Metrics};
+use crate::journal::Journal;
+use crate::k8s::client::Api;
+use crate::link::Kernel;
+use crate::plugin::Product;
+use crate::txn::observe::NoObserver;
+
+/// The health rounds' flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    /// How often every attachment of every pod on the node is checked (each wait is jittered
+    /// by up to a tenth).
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub health_interval_seconds: u64,
+    /// The pod condition type the health rounds write (list it in a pod's
+    /// `spec.readinessGates` to make the pod NotReady while a network is broken).
+    #[arg(long, value_name = "TYPE", default_value = condition::DEFAULT_TYPE)]
+    pub health_condition_type: String,
+    /// Also run each delegate's own CHECK (cniVersion 0.4.0 or later) with its cached result.
+    #[arg(long)]
+    pub health_delegate_check: bool,
+    /// How many pods are checked at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub health_concurrency: u64,
+}
+
+/// The health rounds of one node.
+pub struct Health {
+    /// The flags.
+    pub args: HealthArgs,
+    /// The installed conflist (its journal, plugin directories), read every round.
+    pub conflist: PathBuf,
+    /// The node, for events.
+    pub node: String,
+    /// The pods of this node.
+    pub caches: Arc<Caches>,
+    /// PATCHes and events.
+    pub api: Api,
+    /// Counts.
+    pub metrics: Arc<Metrics>,
+}
+
+/// What the rounds remember of a pod.
+#[derive(Debug, Default)]
+struct Known {
+    /// What was last written (`None`: nothing yet, or the last PATCH failed before the first).
+    written: Option<Written>,
+    /// Its interfaces' gauge series.
+    series: Vec<InterfaceLabels>,
+}
+
+/// What one round did, for tests and logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Pods checked.
+    pub checked: usize,
+    /// Records skipped (busy).
+    pub skipped: usize,
+    /// Conditions PATCHed.
+    pub patched: usize,
+    /// PATCHes that failed (retried next round).
+    pub failed: usize,
+}
+
+impl Health {
+    /// Runs rounds forever: the first once the pod cache has synced (or after one interval),
+    /// then one every interval, jittered.
+    pub async fn run(self) {
+        let interval = Duration::from_secs(self.args.health_interval_seconds);
+        self.caches
+            .wait_for(interval, |c| c.pod_state().synced)
+            .await;
+        let mut known = HashMap::new();
+        loop {
+            let r = self.round(&mut known).await;
+            if r.failed > 0 {
+                super::say(format_args!(
+                    "health: {} condition PATCH(es) failed; retrying next round",
+                    r.failed
+                ));
+            }
+            tokio::time::sleep(jittered(interval)).await;
+        }
+    }
+
+    /// One round over the node's pods, remembering in `known` what was written.
+    async fn round(&self, known: &mut HashMap<PodKey, Known>) -> Round {
+        let mut round = Round::default();
+        let cfg = match super::plexus_config(&self.conflist) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "health: skipped a round");
+                return round;
+            }
+        };
+        let caches = self.caches.clone();
+        let delegate_check = self.args.health_delegate_check;
+        let concurrency = usize::try_from(self.args.health_concurrency).unwrap_or(1);
+        let looked = super::leak::blocking(move || {
+            let product = delegate_check.then(|| Product::new(&cfg, &[]));
+            let seams = product.as_ref().map(|p| p.seams(&p.api, &NoObserver));
+            let wanted = |pod: &crate::txn::PodId| {
+                let key = (pod.namespace.clone(), pod.name.clone());
+                caches
+                    .pod(&key)
+                    .is_some_and(|p| pod.uid.as_ref().is_none_or(|u| *u == p.uid))
+            };
+            look::look_all(&Eyes {
+                journal: &Journal::new(cfg.cni_dir.clone()),
+                net: &Kernel,
+                exec: seams.as_ref().map(|s| s.exec),
+                wanted: &wanted,
+                concurrency,
+            })
+        })
+        .await
+        .unwrap_or_default();
+        for l in looked {
+            let (pod, attachments, seconds) = match l {
+                Looked::Busy => {
+                    round.skipped += 1;
+                    self.metrics.health.skipped();
+                    continue;
+                }
+                Looked::Checked(pod, a, s) => (pod, a, s),
+            };
+            round.checked += 1;
+            self.metrics.health.took(seconds);
+            let entry = known.entry(pod.clone()).or_default();
+            entry.series = attachments
+                .iter()
+                .map(|a| {
+                    let labels = metrics::HealthMetrics::labels(&pod, &a.network, &a.ifname);
+                    self.metrics
+                        .health
+                        .checked(&labels, a.problem.as_ref().map(|(r, _)| *r));
+                    labels
+                })
+                .collect();
+            let now = crate::k8s::event::now_rfc3339();
+            let next = condition::next(entry.written.as_ref(), &attachments, &now);
+            if entry
+                .written
+                .as_ref()
+                .is_some_and(|w| w.condition == next.condition)
+            {
+                continue;
+            }
+            match self.write(&pod, &next).await {
+                Ok(true) => {
+                    round.patched += 1;
+                    for (healthy, message) in
+                        condition::transitions(entry.written.as_ref(), &attachments)
+                    {
+                        self.event(&pod, healthy, &message).await;
+                    }
+                    entry.written = Some(next);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    round.failed += 1;
+                    tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), error = %e,
+                        "health: condition not written; retrying next round");
+                }
+            }
+        }
+        self.forget_gone(known);
+        round
+    }
+
+    /// PATCHes the pod's condition.
+    async fn write(&self, pod: &PodKey, w: &Written) -> Result<bool, crate::k8s::client::ApiError> {
+        let value = condition::to_value(&self.args.health_condition_type, &w.condition, &w.since);
+        self.api
+            .patch_pod_condition(&pod.namespace, &pod.name, &pod.uid, &value)
+            .await
+    }
+
+    /// Posts one transition's event, best effort.
+    async fn event(&self, pod: &PodKey, healthy: bool, message: &str) {
+        let ev = crate::k8s::event::network_health(
+            &self.node,
+            &pod.namespace,
+            &pod.name,
+            &pod.uid,
+            healthy,
+            message,
+        );
+        if let Err(e) = self.api.post_event(&pod.namespace, &ev).await {
+            tracing::warn!(error = %e, "health: event not recorded");
+        }
+    }
+
+    /// Forgets the pods no longer on the node (as the cache says), and their series.
+    fn forget_gone(&self, known: &mut HashMap<PodKey, Known>) {
+        known.retain(|pod, k| {
+            let key = (pod.namespace.clone(), pod.name.clone());
+            let here = self
+                .caches
+                .pod(&key)
+                .is_some_and(|p| pod.uid.is_empty() || p.uid == pod.uid);
+            if !here {
+                for labels in &k.series {
+                    self.metrics.health.forget(labels);
+                }
+            }
+            here
+        });
+    }
+}
+
+/// `interval` give or take a tenth, so the nodes' rounds do not meet.
+fn jittered(interval: Duration) -> Duration {
+    let random = RandomState::new().hash_one(std::time::Instant::now());
+    let tenth = interval / 10;
+    let spread = u64::try_from(tenth.as_millis()).unwrap_or(0) * 2;
+    let offset = Duration::from_millis(random.checked_rem(spread.max(1)).unwrap_or(0));
+    interval - tenth + offset
+}
