@@ -176,7 +176,7 @@ pub fn delegate_check(
     container_id: &str,
     netns: &str,
     step: &Step,
-) -> Result<(), DelegateFailure> {
+) -> Result<(), Box<DelegateFailure>> {
     let inv = Invocation {
         command: Command::Check,
         container_id,
@@ -185,12 +185,14 @@ pub fn delegate_check(
         args: &step.cni_args,
         cancel: None,
     };
-    let conf = step.conf_list().ok_or_else(|| DelegateFailure {
-        verb: Command::Check,
-        network: step.network.clone(),
-        ifname: step.ifname.clone(),
-        plugin: step.types(),
-        source: DelegateError::Unusable,
+    let conf = step.conf_list().ok_or_else(|| {
+        Box::new(DelegateFailure {
+            verb: Command::Check,
+            network: step.network.clone(),
+            ifname: step.ifname.clone(),
+            plugin: step.types(),
+            source: DelegateError::Unusable,
+        })
     })?;
     list::check(
         exec,
@@ -199,7 +201,7 @@ pub fn delegate_check(
         &step.runtime_config,
         step.result.as_ref(),
     )
-    .map_err(|f| DelegateFailure::of_step(Command::Check, step, f))
+    .map_err(|f| Box::new(DelegateFailure::of_step(Command::Check, step, f)))
 }
 
 #[cfg(test)]

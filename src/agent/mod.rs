@@ -29,9 +29,6 @@ use crate::k8s::client::{Api, ApiError};
 /// waits [`client::STATUS_DEADLINE`]).
 const STATUS_BUDGET: Duration = Duration::from_millis(900);
 
-/// How long a health round's PATCH may take, retries included (the next round retries).
-const HEALTH_BUDGET: Duration = Duration::from_secs(5);
-
 /// `plexus-agent`'s command line.
 #[derive(Debug, clap::Parser)]
 #[command(
@@ -289,17 +286,7 @@ async fn run_async(
         metrics: metrics.clone(),
     };
     tasks.spawn(collect(collector, s.gc_interval));
-    tasks.spawn(
-        health::Health {
-            args: s.health.clone(),
-            conflist: s.conflist.clone(),
-            node: s.node.clone(),
-            caches: caches.clone(),
-            api: Api::from_client(kube.clone(), HEALTH_BUDGET, HEALTH_BUDGET),
-            metrics: metrics.clone(),
-        }
-        .run(),
-    );
+    tasks.spawn(health::Health::new(&s, &caches, &kube, &metrics).run());
     say(format_args!(
         "node {}: serving {} and http://{} (/metrics, /healthz, /readyz)",
         s.node,

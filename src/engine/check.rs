@@ -40,7 +40,7 @@ impl Engine<'_> {
                 &self.req.netns,
                 step,
             )
-            .map_err(|f| Error::Delegates(vec![f]))?;
+            .map_err(|f| Error::Delegates(vec![*f]))?;
         }
         Ok(())
     }

@@ -24,6 +24,9 @@ use crate::link::Kernel;
 use crate::plugin::Product;
 use crate::txn::observe::NoObserver;
 
+/// How long a round's PATCH may take, retries included (the next round retries anyway).
+const PATCH_BUDGET: Duration = Duration::from_secs(5);
+
 /// The health rounds' flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HealthArgs {
@@ -82,6 +85,23 @@ pub struct Round {
 }
 
 impl Health {
+    /// The health rounds of the agent set up by `s`.
+    pub fn new(
+        s: &super::Settings,
+        caches: &Arc<Caches>,
+        kube: &kube::Client,
+        metrics: &Arc<Metrics>,
+    ) -> Health {
+        Health {
+            args: s.health.clone(),
+            conflist: s.conflist.clone(),
+            node: s.node.clone(),
+            caches: caches.clone(),
+            api: Api::from_client(kube.clone(), PATCH_BUDGET, PATCH_BUDGET),
+            metrics: metrics.clone(),
+        }
+    }
+
     /// Runs rounds forever: the first once the pod cache has synced (or after one interval),
     /// then one every interval, jittered.
     pub async fn run(self) {
