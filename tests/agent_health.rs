@@ -344,3 +344,64 @@ fn refused_patches_are_retried_next_round_and_busy_records_are_skipped() {
     drop(held);
     wait_condition(c, agent, pod, "True", Some("NetworksReady"));
 }
+
+#[test]
+fn with_the_flag_the_delegates_own_check_runs_and_its_failure_is_check_failed() {
+    let c = Cluster::new("ah4", 246);
+    // A delegate whose CHECK fails while a marker file exists; its ADD makes net1 (a veth).
+    let marker = c.env.dir.join("judge-says-no");
+    c.env.write_plugin(
+        "pxjudge",
+        &format!(
+            r#"cat > /dev/null
+case "$CNI_COMMAND" in
+ADD) nsenter --net="$CNI_NETNS" ip link add "$CNI_IFNAME" type veth peer name "j$$" >&2 &&
+     nsenter --net="$CNI_NETNS" ip link set "$CNI_IFNAME" up >&2 &&
+     echo '{{"cniVersion":"1.0.0","interfaces":[],"ips":[]}}' ;;
+CHECK) if [ -e '{}' ]; then
+         echo '{{"cniVersion":"1.0.0","code":999,"msg":"the judge says no"}}'; exit 1
+       fi ;;
+VERSION) echo '{{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}}' ;;
+esac"#,
+            marker.display()
+        ),
+    );
+    // The agent finds delegates in binDir only (it has no CNI_PATH): the test's, with the
+    // reference plugins the cluster network uses.
+    for p in ["bridge", "host-local"] {
+        std::os::unix::fs::symlink(
+            format!("{}/{p}", common::ref_bin()),
+            c.env.bin_dir().join(p),
+        )
+        .expect("link a reference plugin");
+    }
+    let mut conf = c.conf();
+    conf["binDir"] = serde_json::json!(c.env.bin_dir());
+    c.put_nad(
+        "ns",
+        "jd",
+        Some(&serde_json::json!({"cniVersion": "1.0.0", "type": "pxjudge"})),
+    );
+    let pod = Pod::new("ns", "p");
+    put_pod_on(&c, &pod, NODE, &[(NETWORKS, "jd")]);
+    let agent = Agent::start(
+        &c,
+        &conf,
+        &["--health-interval-seconds=1", "--health-delegate-check"],
+    );
+    agent.wait_for_pod(&pod);
+    let netns = c.env.add_pod();
+    c.cni("ADD", "ctr-ah4", &netns, &pod, &conf).ok();
+    wait_condition(&c, &agent, &pod, "True", Some("NetworksReady"));
+    std::fs::write(&marker, "").expect("marker");
+    wait_condition(&c, &agent, &pod, "False", Some("CheckFailed"));
+    let (_, _, message) = condition(&c, &pod).unwrap();
+    assert!(
+        message.contains("ns/jd")
+            && message.contains("net1")
+            && message.contains("the judge says no"),
+        "{message}"
+    );
+    std::fs::remove_file(&marker).expect("remove the marker");
+    wait_condition(&c, &agent, &pod, "True", Some("NetworksReady"));
+}
