@@ -46,8 +46,8 @@ fn wait_condition(c: &Cluster, agent: &Agent, pod: &Pod, status: &str, reason: O
     );
 }
 
-/// A cluster with NAD ns/mv (macvlan on the test's master), pod ns/p on this node ADDed as
-/// net1, and the agent checking every second.
+/// A cluster with NAD ns/mv (macvlan on the test's master), the agent started with `interval`,
+/// then pod ns/p on this node ADDed (net1).
 struct Setup {
     c: Cluster,
     agent: Agent,
@@ -56,14 +56,12 @@ struct Setup {
     conf: Value,
 }
 
-fn setup(tag: &str, octet: u8, extra: &[&str]) -> Setup {
+fn setup(tag: &str, octet: u8, interval: &'static str) -> Setup {
     let c = Cluster::new(tag, octet);
     c.put_nad("ns", "mv", Some(&c.macvlan(1)));
     let pod = Pod::new("ns", "p");
     put_pod_on(&c, &pod, NODE, &[(NETWORKS, "mv")]);
-    let mut flags = vec!["--health-interval-seconds=1"];
-    flags.extend_from_slice(extra);
-    let agent = Agent::start(&c, &c.conf(), &flags);
+    let agent = Agent::start(&c, &c.conf(), &[interval]);
     let conf = conf_with_agent(&c, &agent.socket);
     agent.wait_for_pod(&pod);
     let netns = c.env.add_pod();
@@ -126,7 +124,7 @@ fn recreate_master(s: &Setup) {
 #[test]
 #[allow(clippy::too_many_lines)] // one pod broken and repaired five ways, then its events
 fn each_break_turns_the_condition_false_with_its_reason_and_the_repair_true() {
-    let s = setup("ah1", 247, &[]);
+    let s = setup("ah1", 247, "--health-interval-seconds=1");
     let (c, agent, pod) = (&s.c, &s.agent, &s.pod);
     wait_condition(c, agent, pod, "True", Some("NetworksReady"));
     let net1 = link(&s.netns, "net1").expect("net1 after ADD");
@@ -269,7 +267,7 @@ fn checks(agent: &Agent, result: &str) -> f64 {
 
 #[test]
 fn a_steady_node_writes_nothing_and_other_nodes_pods_are_never_touched() {
-    let s = setup("ah2", 248, &[]);
+    let s = setup("ah2", 248, "--health-interval-seconds=1");
     let (c, agent, pod) = (&s.c, &s.agent, &s.pod);
     // A pod of another node with a record here (as a stale or foreign record would be).
     let other = Pod::new("ns", "q");
@@ -306,7 +304,7 @@ fn a_steady_node_writes_nothing_and_other_nodes_pods_are_never_touched() {
 
 #[test]
 fn refused_patches_are_retried_next_round_and_busy_records_are_skipped() {
-    let s = setup("ah3", 249, &[]);
+    let s = setup("ah3", 249, "--health-interval-seconds=1");
     let (c, agent, pod) = (&s.c, &s.agent, &s.pod);
     wait_condition(c, agent, pod, "True", Some("NetworksReady"));
     // The API server refuses the agent's PATCHes: the rounds go on and retry.
@@ -404,4 +402,11 @@ esac"#,
     );
     std::fs::remove_file(&marker).expect("remove the marker");
     wait_condition(&c, &agent, &pod, "True", Some("NetworksReady"));
+}
+
+#[test]
+fn a_new_pod_is_checked_as_soon_as_its_add_is_done_not_a_whole_interval_later() {
+    // The first round ran before the ADD; the next is an hour away.
+    let s = setup("ah5", 245, "--health-interval-seconds=3600");
+    wait_condition(&s.c, &s.agent, &s.pod, "True", Some("NetworksReady"));
 }

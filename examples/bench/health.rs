@@ -94,6 +94,7 @@ pub fn table(node: &Node) -> Result<String, String> {
         exec: None,
         wanted: &everyone,
         concurrency: 4,
+        only: None,
     };
     let mut rounds = Vec::new();
     for r in 0..=ROUNDS {
@@ -103,16 +104,16 @@ pub fn table(node: &Node) -> Result<String, String> {
         let healthy = looked
             .iter()
             .filter(|l| match l {
-                Looked::Checked(_, a, _) => {
+                Looked::Checked(_, _, a, _) => {
                     a.len() == ATTACHMENTS && a.iter().all(|a| a.problem.is_none())
                 }
-                Looked::Busy => false,
+                Looked::Busy(_) | Looked::Ignored(_) => false,
             })
             .count();
         if healthy != PODS {
             return Err(format!(
                 "health round {r}: {healthy} of {PODS} pods found healthy: {:?}",
-                looked.iter().find(|l| !matches!(l, Looked::Checked(_, a, _) if a.iter().all(|a| a.problem.is_none())))
+                looked.iter().find(|l| !matches!(l, Looked::Checked(_, _, a, _) if a.iter().all(|a| a.problem.is_none())))
             ));
         }
         // The first round warms up (page cache, allocator).

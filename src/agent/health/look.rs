@@ -3,6 +3,7 @@
 //! locked without waiting (a record an ADD, DEL or hot-plug holds is skipped this round) and
 //! each of its attachments is checked by [`crate::health`], CHECK's own code.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,10 +40,14 @@ pub struct Attachment {
 /// What one record gave.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Looked {
-    /// The pod's attachments, checked, and how long that took (seconds).
-    Checked(PodKey, Vec<Attachment>, f64),
+    /// The record's container id, its pod's attachments, checked, and how long that took
+    /// (seconds).
+    Checked(String, PodKey, Vec<Attachment>, f64),
     /// An ADD, DEL or hot-plug held the record: not checked this round.
-    Busy,
+    Busy(String),
+    /// Not a record to check: incomplete, of no pod or another pod than the cache's,
+    /// unreadable, gone.
+    Ignored(String),
 }
 
 /// What a round looks with.
@@ -57,13 +62,18 @@ pub struct Eyes<'a> {
     pub wanted: &'a (dyn Fn(&PodId) -> bool + Sync),
     /// How many records are looked at at once.
     pub concurrency: usize,
+    /// Only these container ids (`None`: every record).
+    pub only: Option<&'a BTreeSet<String>>,
 }
 
 /// Looks at every record of the journal, `concurrency` at a time.
 pub fn look_all(eyes: &Eyes<'_>) -> Vec<Looked> {
-    let Ok(ids) = eyes.journal.list() else {
+    let Ok(mut ids) = eyes.journal.list() else {
         return Vec::new();
     };
+    if let Some(only) = eyes.only {
+        ids.retain(|id| only.contains(id));
+    }
     let next = AtomicUsize::new(0);
     let out = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -72,11 +82,10 @@ pub fn look_all(eyes: &Eyes<'_>) -> Vec<Looked> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(id) = ids.get(i) else { return };
-                    if let Some(l) = look(eyes, id) {
-                        out.lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(l);
-                    }
+                    let l = look(eyes, id).unwrap_or_else(|| Looked::Ignored(id.clone()));
+                    out.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(l);
                 }
             });
         }
@@ -90,7 +99,7 @@ pub fn look_all(eyes: &Eyes<'_>) -> Vec<Looked> {
 fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
     let held = match eyes.journal.try_lock(id) {
         Ok(Some(h)) => h,
-        Ok(None) => return Some(Looked::Busy),
+        Ok(None) => return Some(Looked::Busy(id.to_string())),
         Err(_) => return None,
     };
     let rec = match crate::txn::load(&held) {
@@ -115,6 +124,7 @@ fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
         uid: pod.uid.clone().unwrap_or_default(),
     };
     Some(Looked::Checked(
+        id.to_string(),
         key,
         attachments,
         started.elapsed().as_secs_f64(),

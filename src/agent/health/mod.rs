@@ -8,7 +8,7 @@ pub mod condition;
 pub mod look;
 pub mod metrics;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ use crate::link::Kernel;
 use crate::plugin::Product;
 use crate::txn::observe::NoObserver;
 
+/// How soon a record that appeared between rounds is checked.
+const NEW_RECORDS: Duration = Duration::from_secs(1);
+
 /// How long a round's PATCH may take, retries included (the next round retries anyway).
 const PATCH_BUDGET: Duration = Duration::from_secs(5);
 
@@ -31,8 +34,9 @@ const PATCH_BUDGET: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, clap::Args)]
 pub struct HealthArgs {
     /// How often every attachment of every pod on the node is checked (each wait is jittered
-    /// by up to a tenth).
-    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    /// by up to a tenth; a new pod is checked as soon as its ADD is done); 0 turns the health
+    /// rounds off.
+    #[arg(long, value_name = "N", default_value_t = 30)]
     pub health_interval_seconds: u64,
     /// The pod condition type the health rounds write (list it in a pod's
     /// `spec.readinessGates` to make the pod NotReady while a network is broken).
@@ -71,17 +75,13 @@ struct Known {
     series: Vec<InterfaceLabels>,
 }
 
-/// What one round did, for tests and logs.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Round {
-    /// Pods checked.
-    pub checked: usize,
-    /// Records skipped (busy).
-    pub skipped: usize,
-    /// Conditions PATCHed.
-    pub patched: usize,
+/// What one round did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Round {
+    /// The records looked at (checked, or not to be checked): not busy.
+    settled: Vec<String>,
     /// PATCHes that failed (retried next round).
-    pub failed: usize,
+    failed: usize,
 }
 
 impl Health {
@@ -102,28 +102,65 @@ impl Health {
         }
     }
 
-    /// Runs rounds forever: the first once the pod cache has synced (or after one interval),
-    /// then one every interval, jittered.
+    /// Runs rounds forever (none with an interval of 0): the first once the pod cache has
+    /// synced (or after one interval), then one every interval, jittered. Between rounds, a
+    /// record that appeared since is checked within a second or so (once its ADD is done), so
+    /// a pod gated on the condition does not wait a whole interval to become Ready.
     pub async fn run(self) {
+        if self.args.health_interval_seconds == 0 {
+            return;
+        }
         let interval = Duration::from_secs(self.args.health_interval_seconds);
+        let tick = NEW_RECORDS.min(interval);
         self.caches
             .wait_for(interval, |c| c.pod_state().synced)
             .await;
         let mut known = HashMap::new();
+        let mut settled = BTreeSet::new();
+        let mut next_round = tokio::time::Instant::now();
         loop {
-            let r = self.round(&mut known).await;
-            if r.failed > 0 {
-                super::say(format_args!(
-                    "health: {} condition PATCH(es) failed; retrying next round",
-                    r.failed
-                ));
+            let ids = self
+                .journal()
+                .and_then(|j| j.list().ok())
+                .unwrap_or_default();
+            // `Some(None)`: a round over every record; `Some(Some(ids))`: only new ones.
+            let todo = if tokio::time::Instant::now() >= next_round {
+                next_round = tokio::time::Instant::now() + jittered(interval);
+                settled.clear();
+                Some(None)
+            } else {
+                settled.retain(|id| ids.contains(id));
+                let new: BTreeSet<String> =
+                    ids.into_iter().filter(|id| !settled.contains(id)).collect();
+                (!new.is_empty()).then_some(Some(new))
+            };
+            if let Some(only) = todo {
+                let r = self.round(&mut known, only.as_ref()).await;
+                settled.extend(r.settled);
+                if r.failed > 0 {
+                    super::say(format_args!(
+                        "health: {} condition PATCH(es) failed; retrying next round",
+                        r.failed
+                    ));
+                }
             }
-            tokio::time::sleep(jittered(interval)).await;
+            tokio::time::sleep(tick).await;
         }
     }
 
+    /// The journal the installed conflist names.
+    fn journal(&self) -> Option<Journal> {
+        super::plexus_config(&self.conflist)
+            .ok()
+            .map(|c| Journal::new(c.cni_dir))
+    }
+
     /// One round over the node's pods, remembering in `known` what was written.
-    async fn round(&self, known: &mut HashMap<PodKey, Known>) -> Round {
+    async fn round(
+        &self,
+        known: &mut HashMap<PodKey, Known>,
+        only: Option<&BTreeSet<String>>,
+    ) -> Round {
         let mut round = Round::default();
         let cfg = match super::plexus_config(&self.conflist) {
             Ok(c) => Arc::new(c),
@@ -135,6 +172,8 @@ impl Health {
         let caches = self.caches.clone();
         let delegate_check = self.args.health_delegate_check;
         let concurrency = usize::try_from(self.args.health_concurrency).unwrap_or(1);
+        let full = only.is_none();
+        let only = only.cloned();
         let looked = super::leak::blocking(move || {
             let product = delegate_check.then(|| Product::new(&cfg, &[]));
             let seams = product.as_ref().map(|p| p.seams(&p.api, &NoObserver));
@@ -150,20 +189,26 @@ impl Health {
                 exec: seams.as_ref().map(|s| s.exec),
                 wanted: &wanted,
                 concurrency,
+                only: only.as_ref(),
             })
         })
         .await
         .unwrap_or_default();
         for l in looked {
             let (pod, attachments, seconds) = match l {
-                Looked::Busy => {
-                    round.skipped += 1;
+                Looked::Busy(_) => {
                     self.metrics.health.skipped();
                     continue;
                 }
-                Looked::Checked(pod, a, s) => (pod, a, s),
+                Looked::Ignored(id) => {
+                    round.settled.push(id);
+                    continue;
+                }
+                Looked::Checked(id, pod, a, s) => {
+                    round.settled.push(id);
+                    (pod, a, s)
+                }
             };
-            round.checked += 1;
             self.metrics.health.took(seconds);
             let entry = known.entry(pod.clone()).or_default();
             entry.series = attachments
@@ -187,7 +232,6 @@ impl Health {
             }
             match self.write(&pod, &next).await {
                 Ok(true) => {
-                    round.patched += 1;
                     for (healthy, message) in
                         condition::transitions(entry.written.as_ref(), &attachments)
                     {
@@ -203,7 +247,9 @@ impl Health {
                 }
             }
         }
-        self.forget_gone(known);
+        if full {
+            self.forget_gone(known);
+        }
         round
     }
 
