@@ -101,26 +101,6 @@ fn recreate_net1(s: &Setup, mac: &str, addr: &str) {
     sh(&["ip", "-n", ns, "link", "set", "net1", "up"]);
 }
 
-/// Recreates the test's master veth pair in the node netns, up.
-fn recreate_master(s: &Setup) {
-    let (node, env) = (&s.c.env.node, &s.c.env);
-    sh(&[
-        "ip",
-        "-n",
-        node,
-        "link",
-        "add",
-        &env.master,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &env.master_peer,
-    ]);
-    sh(&["ip", "-n", node, "link", "set", &env.master, "up"]);
-    sh(&["ip", "-n", node, "link", "set", &env.master_peer, "up"]);
-}
-
 #[test]
 #[allow(clippy::too_many_lines)] // one pod broken and repaired five ways, then its events
 fn each_break_turns_the_condition_false_with_its_reason_and_the_repair_true() {
@@ -176,7 +156,7 @@ fn each_break_turns_the_condition_false_with_its_reason_and_the_repair_true() {
                 sh(&["ip", "-n", node, "link", "del", master]);
             }),
             Box::new(|| {
-                recreate_master(&s);
+                s.c.env.add_master();
                 recreate_net1(&s, &mac, &addr);
             }),
         ),

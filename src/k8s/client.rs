@@ -249,10 +249,22 @@ impl Api {
             serde_json::to_vec(&serde_json::json!({"metadata": {"annotations": annotations}}))
                 .unwrap_or_default();
         let what = format!("PATCH pod {ns}/{name} status");
+        self.patch(&what, &path, "application/merge-patch+json", body)
+            .await
+    }
+
+    /// One PATCH of `path` with `body` of `content_type`; false on a 404.
+    async fn patch(
+        &self,
+        what: &str,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<bool, ApiError> {
         match self
-            .call(&what, || {
-                http::Request::patch(&path)
-                    .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .call(what, || {
+                http::Request::patch(path)
+                    .header(http::header::CONTENT_TYPE, content_type)
                     .header(http::header::ACCEPT, "application/json")
                     .body(body.clone())
             })
@@ -284,22 +296,8 @@ impl Api {
         }))
         .unwrap_or_default();
         let what = format!("PATCH pod {ns}/{name} status condition");
-        match self
-            .call(&what, || {
-                http::Request::patch(&path)
-                    .header(
-                        http::header::CONTENT_TYPE,
-                        "application/strategic-merge-patch+json",
-                    )
-                    .header(http::header::ACCEPT, "application/json")
-                    .body(body.clone())
-            })
+        self.patch(&what, &path, "application/strategic-merge-patch+json", body)
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(ApiError::Status { code: 404, .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 
     /// [`Api::patch_pod_annotations`] with `event` (if any) posted alongside, best effort (its
