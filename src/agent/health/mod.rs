@@ -211,7 +211,7 @@ impl Health {
             };
             self.metrics.health.took(seconds);
             let entry = known.entry(pod.clone()).or_default();
-            entry.series = attachments
+            let series: Vec<InterfaceLabels> = attachments
                 .iter()
                 .map(|a| {
                     let labels = metrics::HealthMetrics::labels(&pod, &a.network, &a.ifname);
@@ -221,6 +221,11 @@ impl Health {
                     labels
                 })
                 .collect();
+            // An interface hot-unplugged since: its series goes.
+            for gone in entry.series.iter().filter(|l| !series.contains(l)) {
+                self.metrics.health.forget(gone);
+            }
+            entry.series = series;
             let now = crate::k8s::event::now_rfc3339();
             let next = condition::next(entry.written.as_ref(), &attachments, &now);
             if entry
