@@ -139,8 +139,12 @@ impl Journal {
     /// [`JournalError::InvalidId`] if `container_id` is not a valid CNI container id;
     /// [`JournalError::Io`] if the directory or lock file cannot be created, opened or locked.
     pub fn lock(&self, container_id: &str) -> Result<JournalLock, JournalError> {
-        self.take(container_id, true)
-            .map(|held| held.unwrap_or_else(|| unreachable!("a blocking lock always returns")))
+        loop {
+            // A blocking take always returns the lock.
+            if let Some(held) = self.take(container_id, true)? {
+                return Ok(held);
+            }
+        }
     }
 
     /// [`lock`](Self::lock) without waiting: `None` when an ADD, DEL or hot-plug holds it now.

@@ -390,3 +390,25 @@ fn a_new_pod_is_checked_as_soon_as_its_add_is_done_not_a_whole_interval_later() 
     let s = setup("ah5", 245, "--health-interval-seconds=3600");
     wait_condition(&s.c, &s.agent, &s.pod, "True", Some("NetworksReady"));
 }
+
+#[test]
+fn plexus_check_and_the_agent_say_the_same_with_the_same_code() {
+    let s = setup("ah6", 244, "--health-interval-seconds=1");
+    let (c, agent, pod) = (&s.c, &s.agent, &s.pod);
+    wait_condition(c, agent, pod, "True", Some("NetworksReady"));
+    c.cni("CHECK", "ctr-ah6", &s.netns, pod, &s.conf).ok();
+    sh(&["ip", "-n", &s.netns, "link", "set", "net1", "down"]);
+    wait_condition(c, agent, pod, "False", Some("LinkDown"));
+    let (_, message) = c.cni("CHECK", "ctr-ah6", &s.netns, pod, &s.conf).err();
+    let (_, _, condition_message) = condition(c, pod).unwrap();
+    assert!(
+        message.contains("ns/mv")
+            && message.contains("net1")
+            && message.contains("the interface is down"),
+        "CHECK: {message}"
+    );
+    assert!(
+        condition_message.contains("the interface is down"),
+        "{condition_message}"
+    );
+}

@@ -148,9 +148,13 @@ fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
                     Reason::CheckFailed,
                     format!("cannot read the pod's interfaces: {e}"),
                 )),
-                Ok(found) => match &found[i] {
-                    Err(p) => Some((p.reason(), p.to_string())),
-                    Ok(()) => eyes.exec.and_then(|exec| {
+                Ok(found) => match found.get(i) {
+                    None => Some((
+                        Reason::CheckFailed,
+                        "the pod's interfaces were not all read".to_string(),
+                    )),
+                    Some(Err(p)) => Some((p.reason(), p.to_string())),
+                    Some(Ok(())) => eyes.exec.and_then(|exec| {
                         crate::health::delegate_check(exec, &rec.container_id, &rec.netns, step)
                             .err()
                             .map(|f| (Reason::CheckFailed, f.source.to_string()))
