@@ -13,7 +13,7 @@
 //! plexus's own peak memory, 10 pods ADDed at once, 1/2/4/8 extra networks, 10 vs 1000 NADs in the
 //! namespace. Prints markdown, writes JSON.
 //!
-//! Usage: `bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N]`
+//! Usage: `bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N] [--health-only]`
 #![allow(unsafe_code)] // wait4, waitid, ptrace, kill, signal: std exposes none of them
 #![allow(clippy::disallowed_methods)] // a bench driver runs `ip`, the plugins and plexus itself
 
@@ -21,6 +21,8 @@
 mod agent;
 #[path = "bench/cni.rs"]
 mod cni;
+#[path = "bench/health.rs"]
+mod health;
 #[path = "bench/node.rs"]
 mod node;
 #[path = "bench/proc.rs"]
@@ -76,11 +78,14 @@ struct Args {
     builtin: bool,
     debug_log: Option<PathBuf>,
     settle: Duration,
+    /// Only the attachment health row (`--health-only`).
+    health_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut plexus = None;
     let mut settle = Duration::from_millis(50);
+    let mut health_only = false;
     let (mut cycles, mut quick, mut json, mut builtin, mut debug_log) =
         (None, false, PathBuf::from("target/bench.json"), true, None);
     let mut it = std::env::args().skip(1);
@@ -97,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "--quick" => quick = true,
+            "--health-only" => health_only = true,
             "--settle-ms" => {
                 let v = value("--settle-ms")?;
                 settle = Duration::from_millis(
@@ -113,10 +119,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N]\n\
+                    "usage: bench [PLEXUS] [--cycles N] [--quick] [--json PATH] [--builtin|--no-builtin] [--debug-log PATH] [--settle-ms N] [--health-only]\n\
                      PLEXUS defaults to target/release/plexus; --quick is 5 cycles (smoke run);\n\
                      --debug-log runs plexus with logLevel debug into PATH (slower: for finding where time goes);\n\
-                     --settle-ms pauses before each timed ADD and DEL (default 50) so the kernel's leftover work is billed to no one"
+                     --settle-ms pauses before each timed ADD and DEL (default 50) so the kernel's leftover work is billed to no one;\n\
+                     --health-only measures only the attachment health round"
                 );
                 std::process::exit(0);
             }
@@ -137,6 +144,7 @@ fn parse_args() -> Result<Args, String> {
         builtin,
         debug_log,
         settle,
+        health_only,
     })
 }
 
@@ -275,6 +283,10 @@ fn run(args: &Args) -> Result<(), String> {
         "node namespace and API server at {} ready",
         node.api.url()
     ));
+    if args.health_only {
+        println!("{}", health::table(&node)?);
+        return Ok(());
+    }
     let result = measure(&node, &px, args, binary_bytes, knows_builtin);
     if result.is_err() {
         let log = std::fs::read_to_string(node.work.join("stderr.log")).unwrap_or_default();
@@ -413,6 +425,7 @@ fn measure(
     let nads = interleave(node, px, &nad_entries, args.scale_cycles, "10 vs 1000 NADs")?;
     let many = many_networks(node, px, &scale, args.scale_cycles)?;
     let agent_table = agent::table(node, px, args.cycles)?;
+    let health_table = health::table(node)?;
 
     let left = node.leftovers();
     if !left.is_empty() {
@@ -438,6 +451,7 @@ fn measure(
     };
     println!("{}", markdown(&meta, &report));
     println!("{agent_table}");
+    println!("{health_table}");
     let json = report_json(&meta, &report);
     if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;

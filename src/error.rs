@@ -78,9 +78,26 @@ pub enum CheckProblem {
     /// The interface is not in the pod.
     #[error("the interface is missing from the pod")]
     Missing,
+    /// Another interface has its name (its MAC is not the result's).
+    #[error("the interface was replaced: its MAC is {got}, ADD left {want}")]
+    Replaced {
+        /// The result's MAC.
+        want: String,
+        /// The MAC in the pod.
+        got: String,
+    },
+    /// The interface is administratively down.
+    #[error("the interface is down")]
+    Down,
     /// An address of the result is not on the interface.
     #[error("address {0} is missing from the interface")]
     Address(IpAddr),
+    /// The master link of a macvlan, ipvlan or vlan interface is not on the node.
+    #[error("its master {0} is missing from the node")]
+    MasterMissing(String),
+    /// The master link is down.
+    #[error("its master {0} is down")]
+    MasterDown(String),
     /// The pod's interfaces cannot be read.
     #[error("cannot read the pod's interfaces: {0}")]
     Unreadable(LinkError),

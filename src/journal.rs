@@ -139,6 +139,23 @@ impl Journal {
     /// [`JournalError::InvalidId`] if `container_id` is not a valid CNI container id;
     /// [`JournalError::Io`] if the directory or lock file cannot be created, opened or locked.
     pub fn lock(&self, container_id: &str) -> Result<JournalLock, JournalError> {
+        loop {
+            // A blocking take always returns the lock.
+            if let Some(held) = self.take(container_id, true)? {
+                return Ok(held);
+            }
+        }
+    }
+
+    /// [`lock`](Self::lock) without waiting: `None` when an ADD, DEL or hot-plug holds it now.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
+    pub fn try_lock(&self, container_id: &str) -> Result<Option<JournalLock>, JournalError> {
+        self.take(container_id, false)
+    }
+
+    fn take(&self, container_id: &str, wait: bool) -> Result<Option<JournalLock>, JournalError> {
         validate_id(container_id)?;
         DirBuilder::new()
             .recursive(true)
@@ -158,7 +175,15 @@ impl Journal {
                 .custom_flags(nofollow())
                 .open(&lock_path)
                 .map_err(io_err(&lock_path, "open"))?;
-            file.lock().map_err(io_err(&lock_path, "lock"))?;
+            if wait {
+                file.lock().map_err(io_err(&lock_path, "lock"))?;
+            } else {
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => return Ok(None),
+                    Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, "lock")(e)),
+                }
+            }
 
             // The holder before us may have removed the lock file (container gone) while we
             // waited; then we hold a lock nobody else will ever look at. Keep it only if it is
@@ -167,14 +192,14 @@ impl Journal {
             let held = file.metadata().map_err(io_err(&lock_path, "fstat"))?;
             match fs::symlink_metadata(&lock_path) {
                 Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
-                    return Ok(JournalLock {
+                    return Ok(Some(JournalLock {
                         file,
                         container_id: container_id.to_owned(),
                         dir: self.dir.clone(),
                         path: self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}")),
                         lock_path,
                         append: Mutex::new(None),
-                    });
+                    }));
                 }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -11,6 +11,7 @@ pub mod config;
 pub mod delegate;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod install;
 pub mod journal;
 pub mod k8s;

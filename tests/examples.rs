@@ -109,3 +109,23 @@ fn crd_prints_the_generated_crd() {
         Some("network-attachment-definitions.k8s.cni.cncf.io")
     );
 }
+
+/// The readiness-gate example gates on the condition type the agent writes by default.
+#[test]
+fn the_readiness_gate_example_names_the_agents_condition() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/pods/readiness-gate.yaml");
+    let pod: k8s_openapi::api::core::v1::Pod =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&path).expect("read the example"))
+            .expect("a pod");
+    let gates: Vec<String> = pod
+        .spec
+        .and_then(|s| s.readiness_gates)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|g| g.condition_type)
+        .collect();
+    assert_eq!(
+        gates,
+        vec![plexus::agent::health::condition::DEFAULT_TYPE.to_string()]
+    );
+}

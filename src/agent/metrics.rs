@@ -135,6 +135,8 @@ pub struct Metrics {
     cache_synced: Family<KindLabels, Gauge>,
     watch_errors: Family<KindLabels, Counter>,
     socket: Family<SocketLabels, Counter>,
+    /// The health rounds' families.
+    pub health: super::health::metrics::HealthMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -171,8 +173,10 @@ impl Metrics {
             cache_synced: Family::default(),
             watch_errors: Family::default(),
             socket: Family::default(),
+            health: super::health::metrics::HealthMetrics::default(),
         };
         let mut m = m;
+        m.health.register(&mut m.registry);
         m.register_calls();
         m.register_node();
         for f in Fallback::ALL {

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod cache;
 pub mod client;
+pub mod health;
 pub mod http;
 pub mod leak;
 pub mod metrics;
@@ -62,6 +63,9 @@ pub struct Args {
     /// How old a record must be before the leak collector may DEL it.
     #[arg(long, value_name = "N", default_value_t = 600)]
     pub gc_grace_seconds: u64,
+    /// The health rounds.
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     /// Keep the node installed, as `plexus install --watch` with these flags.
     #[command(subcommand)]
     pub keep: Option<Keep>,
@@ -187,6 +191,7 @@ pub fn run(args: Args) -> Result<(), AgentError> {
             metrics_addr: args.metrics_addr,
             gc_interval: Duration::from_secs(args.gc_interval_seconds),
             gc_grace: Duration::from_secs(args.gc_grace_seconds),
+            health: args.health,
         },
         install,
     ))
@@ -209,6 +214,8 @@ pub struct Settings {
     pub gc_interval: Duration,
     /// The leak collector's grace period.
     pub gc_grace: Duration,
+    /// The health rounds' flags.
+    pub health: health::HealthArgs,
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -279,6 +286,7 @@ async fn run_async(
         metrics: metrics.clone(),
     };
     tasks.spawn(collect(collector, s.gc_interval));
+    tasks.spawn(health::Health::new(&s, &caches, &kube, &metrics).run());
     say(format_args!(
         "node {}: serving {} and http://{} (/metrics, /healthz, /readyz)",
         s.node,

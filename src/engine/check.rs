@@ -1,15 +1,11 @@
-//! CHECK: plexus itself verifies that every journaled interface and its addresses are in the
-//! pod (whatever the delegate's cniVersion), then each delegate checks its own attachment with
-//! the cached result as `prevResult`.
+//! CHECK: plexus itself verifies that every journaled attachment is as ADD left it (whatever the
+//! delegate's cniVersion; the same code as the agent's health rounds, [`crate::health`]), then
+//! each delegate checks its own attachment with the cached result as `prevResult`.
 
-use std::net::IpAddr;
 use std::path::Path;
 
 use super::Engine;
-use crate::cni::env::Command;
-use crate::delegate::{DelegateError, Invocation, list};
-use crate::error::{CheckProblem, DelegateFailure, Error};
-use crate::txn::runner::parsed_result;
+use crate::error::{CheckProblem, Error};
 use crate::txn::{Loaded, Record};
 
 impl Engine<'_> {
@@ -38,66 +34,33 @@ impl Engine<'_> {
         };
         self.check_in_pod(&rec)?;
         for step in &rec.steps {
-            let inv = Invocation {
-                command: Command::Check,
-                container_id: &self.req.container_id,
-                netns: &self.req.netns,
-                ifname: &step.ifname,
-                args: &step.cni_args,
-                cancel: None,
-            };
-            let failure = |source| DelegateFailure {
-                verb: Command::Check,
-                network: step.network.clone(),
-                ifname: step.ifname.clone(),
-                plugin: step.types(),
-                source,
-            };
-            let conf = step
-                .conf_list()
-                .ok_or_else(|| Error::Delegates(vec![failure(DelegateError::Unusable)]))?;
-            list::check(
+            crate::health::delegate_check(
                 self.seams.exec,
-                &conf,
-                &inv,
-                &step.runtime_config,
-                step.result.as_ref(),
+                &self.req.container_id,
+                &self.req.netns,
+                step,
             )
-            .map_err(|f| {
-                Error::Delegates(vec![DelegateFailure::of_step(Command::Check, step, f)])
-            })?;
+            .map_err(|f| Error::Delegates(vec![*f]))?;
         }
         Ok(())
     }
 
-    /// Each step's interface exists in the pod with every address its result reported.
+    /// Each step's attachment is as ADD left it ([`crate::health::examine`]): the first that
+    /// is not, named.
     fn check_in_pod(&self, rec: &Record) -> Result<(), Error> {
-        let ifnames: Vec<&str> = rec.steps.iter().map(|s| s.ifname.as_str()).collect();
-        let seen = self
-            .seams
-            .net
-            .inspect(Path::new(&self.req.netns), &ifnames)
+        let steps: Vec<&crate::txn::Step> = rec.steps.iter().collect();
+        let found = crate::health::examine(self.seams.net, Path::new(&self.req.netns), &steps)
             .map_err(|e| Error::Check {
                 network: String::new(),
                 ifname: String::new(),
                 problem: CheckProblem::Unreadable(e),
             })?;
-        for (step, seen) in rec.steps.iter().zip(seen) {
-            let fail = |problem| Error::Check {
+        for (step, found) in rec.steps.iter().zip(found) {
+            found.map_err(|problem| Error::Check {
                 network: step.network.clone(),
                 ifname: step.ifname.clone(),
                 problem,
-            };
-            let seen = seen.ok_or_else(|| fail(CheckProblem::Missing))?;
-            let wanted: Vec<IpAddr> = parsed_result(step)
-                .map(|r| r.ips_of(&step.ifname))
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|ip| ip.parse().ok())
-                .collect();
-            if let Some(ip) = wanted.iter().find(|ip| !seen.addresses.contains(ip)) {
-                return Err(fail(CheckProblem::Address(*ip)));
-            }
+            })?;
         }
         Ok(())
     }

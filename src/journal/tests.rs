@@ -416,3 +416,17 @@ fn waiter_survives_remove_and_locks_a_fresh_file() {
     done_tx.send(()).unwrap();
     waiter.join().unwrap();
 }
+
+#[test]
+fn try_lock_gives_nothing_while_held_and_the_lock_once_free() {
+    let tmp = TempDir::new();
+    let j = tmp.journal();
+    let first = j.lock(ID).unwrap();
+    first.w(&rec(1)).unwrap();
+    let other = j.clone();
+    // flock locks belong to the open file: another open, even in this process, is refused.
+    assert!(other.try_lock(ID).unwrap().is_none(), "held elsewhere");
+    drop(first);
+    let again = other.try_lock(ID).unwrap().expect("free now");
+    assert_eq!(again.r(), Some(rec(1)));
+}

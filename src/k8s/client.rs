@@ -249,10 +249,22 @@ impl Api {
             serde_json::to_vec(&serde_json::json!({"metadata": {"annotations": annotations}}))
                 .unwrap_or_default();
         let what = format!("PATCH pod {ns}/{name} status");
+        self.patch(&what, &path, "application/merge-patch+json", body)
+            .await
+    }
+
+    /// One PATCH of `path` with `body` of `content_type`; false on a 404.
+    async fn patch(
+        &self,
+        what: &str,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<bool, ApiError> {
         match self
-            .call(&what, || {
-                http::Request::patch(&path)
-                    .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .call(what, || {
+                http::Request::patch(path)
+                    .header(http::header::CONTENT_TYPE, content_type)
                     .header(http::header::ACCEPT, "application/json")
                     .body(body.clone())
             })
@@ -262,6 +274,30 @@ impl Api {
             Err(ApiError::Status { code: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// One strategic merge PATCH of the pod's `status` subresource setting one `condition`
+    /// (conditions merge by `type`: the kubelet's stay as they are), for the pod with `uid`
+    /// only. Returns false when the pod no longer exists.
+    ///
+    /// # Errors
+    /// [`ApiError`] for anything but a 404.
+    pub async fn patch_pod_condition(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        condition: &Value,
+    ) -> Result<bool, ApiError> {
+        let path = format!("/api/v1/namespaces/{}/pods/{}/status", seg(ns), seg(name));
+        let body = serde_json::to_vec(&serde_json::json!({
+            "metadata": {"uid": uid},
+            "status": {"conditions": [condition]},
+        }))
+        .unwrap_or_default();
+        let what = format!("PATCH pod {ns}/{name} status condition");
+        self.patch(&what, &path, "application/strategic-merge-patch+json", body)
+            .await
     }
 
     /// [`Api::patch_pod_annotations`] with `event` (if any) posted alongside, best effort (its

@@ -20,7 +20,7 @@ use rtnetlink::packet_route::link::{
 use rtnetlink::packet_route::route::RouteMessage;
 use tokio::runtime::Runtime;
 
-pub use pod::{Kernel, PodNet, Seen};
+pub use pod::{Iface, Kernel, Master, PodNet, Seen, Wanted};
 pub use route::{set_default_route, set_default_route_in};
 
 use crate::netns::{self, NetnsError};

@@ -76,6 +76,19 @@ pub fn conf_with_agent(cluster: &Cluster, socket: &Path) -> Value {
     conf
 }
 
+/// The health rounds are off unless a test sets their interval: their condition PATCHes would
+/// join the requests other tests count (tests/agent_health.rs turns them on).
+fn health_off(extra: &[&str]) -> &'static [&'static str] {
+    if extra
+        .iter()
+        .any(|a| a.starts_with("--health-interval-seconds"))
+    {
+        &[]
+    } else {
+        &["--health-interval-seconds=0"]
+    }
+}
+
 /// A running `plexus-agent`, stopped (SIGKILL) on drop if the test did not stop it.
 pub struct Agent {
     child: Option<Child>,
@@ -154,6 +167,7 @@ impl Agent {
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--cni-conf={}", conflist.display()))
             .arg(format!("--metrics-addr=127.0.0.1:{METRICS_PORT}"))
+            .args(health_off(extra))
             .args(extra)
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")

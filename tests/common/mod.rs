@@ -158,22 +158,36 @@ impl TestEnv {
             String::from_utf8_lossy(&out.stderr)
         );
         sh(&["ip", "-n", &env.node, "link", "set", "lo", "up"]);
+        env.add_master();
+        env
+    }
+
+    /// Creates the macvlan master veth pair in the node netns, both ends up (again, after a
+    /// test deleted it).
+    pub fn add_master(&self) {
         sh(&[
             "ip",
             "-n",
-            &env.node,
+            &self.node,
             "link",
             "add",
-            &env.master,
+            &self.master,
             "type",
             "veth",
             "peer",
             "name",
-            &env.master_peer,
+            &self.master_peer,
         ]);
-        sh(&["ip", "-n", &env.node, "link", "set", &env.master, "up"]);
-        sh(&["ip", "-n", &env.node, "link", "set", &env.master_peer, "up"]);
-        env
+        sh(&["ip", "-n", &self.node, "link", "set", &self.master, "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            &self.node,
+            "link",
+            "set",
+            &self.master_peer,
+            "up",
+        ]);
     }
 
     /// Creates a pod netns (lo up) and returns its name; `/run/netns/<name>` is its CNI_NETNS.

@@ -11,6 +11,7 @@ mod patch;
 mod server;
 mod status;
 mod store;
+mod strategic;
 #[cfg(test)]
 mod tests;
 mod tls;

@@ -187,7 +187,11 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Reply
         None => {}
     }
     let mut store = lock(&shared);
-    match route(&mut store, &recorded, &body) {
+    let routed = route(&mut store, &recorded, &body);
+    // Again once applied: a waiter that looked between the request's arrival and its effect
+    // must see the effect without waiting for another request.
+    touch(&shared, &mut store);
+    match routed {
         Ok(Routed::Watch(body)) => {
             let mut response = Response::new(Reply::Watch {
                 body,
@@ -328,16 +332,20 @@ fn patch_pod(
     name: &str,
     part: PodPart,
 ) -> Result<(StatusCode, Value), ApiStatus> {
-    const ACCEPTED: &str = "application/merge-patch+json";
-    if media_type(&req.content_type) != ACCEPTED {
-        return Err(ApiStatus::unsupported_media_type(
-            &req.content_type,
-            ACCEPTED,
-        ));
-    }
+    const ACCEPTED: &str = "application/merge-patch+json, application/strategic-merge-patch+json";
+    let merge: fn(&mut Value, &Value) = match media_type(&req.content_type).as_str() {
+        "application/merge-patch+json" => super::patch::merge_patch,
+        "application/strategic-merge-patch+json" => super::strategic::strategic_merge,
+        _ => {
+            return Err(ApiStatus::unsupported_media_type(
+                &req.content_type,
+                ACCEPTED,
+            ));
+        }
+    };
     let patch = decode(body)?;
     store
-        .patch_pod(ns, name, &patch, part)
+        .patch_pod_with(ns, name, &patch, part, merge)
         .map(|pod| (StatusCode::OK, pod))
 }
 

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::patch::merge_patch;
 use super::status::{ApiStatus, Resource};
 use super::watch::{Query, WatchBody, Watches, page};
 use super::{Fault, FaultKind, Recorded};
@@ -241,12 +240,26 @@ impl Store {
     /// (`metadata.resourceVersion`, `metadata.uid` in the patch) must hold, name and namespace
     /// cannot change, the endpoint's non-owned fields are kept, and `resourceVersion` moves
     /// only when the pod changed.
+    #[cfg(test)]
     pub(crate) fn patch_pod(
         &mut self,
         ns: &str,
         name: &str,
         patch: &Value,
         part: PodPart,
+    ) -> Result<Value, ApiStatus> {
+        self.patch_pod_with(ns, name, patch, part, super::patch::merge_patch)
+    }
+
+    /// [`Store::patch_pod`] applying the patch with `merge` (a JSON merge patch, or a
+    /// strategic merge patch).
+    pub(crate) fn patch_pod_with(
+        &mut self,
+        ns: &str,
+        name: &str,
+        patch: &Value,
+        part: PodPart,
+        merge: fn(&mut Value, &Value),
     ) -> Result<Value, ApiStatus> {
         let key = (ns.to_owned(), name.to_owned());
         let old = self
@@ -260,7 +273,7 @@ impl Store {
         }
         check_preconditions(old, patch, name)?;
         let mut new = old.clone();
-        merge_patch(&mut new, patch);
+        merge(&mut new, patch);
         if new["metadata"]["name"] != old["metadata"]["name"] {
             return Err(ApiStatus::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",

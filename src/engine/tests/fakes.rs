@@ -14,7 +14,7 @@ use crate::journal::memory::MemoryStore;
 use crate::k8s::client::{ApiError, PodInfo};
 use crate::k8s::nad::NadObject;
 use crate::k8s::pod::PodRef;
-use crate::link::{LinkError, PodNet, Seen};
+use crate::link::{Iface, LinkError, Master, PodNet, Seen, Wanted};
 use crate::netns::Probe;
 use crate::resolve::cluster::{Cluster, Connect, NadKey};
 use crate::txn::Record;
@@ -346,13 +346,16 @@ impl PodNet for FakeNet {
         Ok(())
     }
 
-    fn inspect(&self, _netns: &Path, ifnames: &[&str]) -> Result<Vec<Option<Seen>>, LinkError> {
-        Ok(ifnames
+    fn inspect(&self, _netns: &Path, wanted: &[Wanted<'_>]) -> Result<Vec<Seen>, LinkError> {
+        Ok(wanted
             .iter()
-            .map(|i| {
-                (!self.missing.iter().any(|m| m == i)).then(|| Seen {
+            .map(|w| Seen {
+                link: (!self.missing.iter().any(|m| m == w.ifname)).then(|| Iface {
                     addresses: vec!["10.9.0.2".parse().unwrap()],
-                })
+                    up: true,
+                    mac: None,
+                }),
+                master: w.master.map(|m| Master::Up(m.to_string())),
             })
             .collect())
     }

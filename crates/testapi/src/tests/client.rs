@@ -114,13 +114,25 @@ fn patch_status_merges_into_the_stored_pod() {
 }
 
 #[test]
-fn other_patch_types_are_415() {
+fn strategic_status_patches_merge_conditions_by_type_and_apply_patches_are_415() {
     let (server, dir) = fixture();
+    server.put_pod(
+        json!({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+    );
     with_client(&server, &dir, |client| async move {
         let pods = Api::<Pod>::namespaced(client, "ns");
-        let patch = Patch::Strategic(json!({"metadata": {"labels": {"a": "b"}}}));
-        let status = api_error(
+        for status in ["False", "True"] {
+            let patch = Patch::Strategic(
+                json!({"status": {"conditions": [{"type": "x.io/y", "status": status}]}}),
+            );
             pods.patch_status("p", &PatchParams::default(), &patch)
+                .await
+                .expect("a strategic merge patch of the status");
+        }
+        let patch = Patch::Apply(json!({"status": {}}));
+        let status = api_error(
+            pods.patch_status("p", &PatchParams::apply("t"), &patch)
                 .await,
         );
         assert_eq!(
@@ -129,8 +141,8 @@ fn other_patch_types_are_415() {
         );
     });
     assert_eq!(
-        server.pod("ns", "p").unwrap_or_default()["metadata"]["labels"],
-        Value::Null
+        server.pod("ns", "p").unwrap_or_default()["status"]["conditions"],
+        json!([{"type": "Ready", "status": "True"}, {"type": "x.io/y", "status": "True"}])
     );
 }
 
