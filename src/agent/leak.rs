@@ -198,7 +198,9 @@ impl Collector {
 
 /// Runs `f` on a new thread (never a tokio worker: delegates run and namespaces are entered
 /// there) and waits for it without blocking the runtime; `None` if it panicked.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("plexus-leak".into())

@@ -73,7 +73,7 @@ pub fn leak_released(node: &str, container_id: &str, pod: &str, interfaces: &[St
 }
 
 /// The current time as RFC 3339 (UTC, seconds), without a date crate.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
