@@ -35,6 +35,8 @@ pub struct SlimPod {
     pub host_network: bool,
     /// The network-status annotation (hot-plug compares it with the journal).
     pub network_status: Option<String>,
+    /// How many times the cache saw `annotations` change (an edit of a running pod).
+    pub edits: u32,
 }
 
 /// What the cache keeps of a NAD.
@@ -230,7 +232,18 @@ impl Caches {
     }
 
     fn apply_pod(&self, change: Change<SlimPod>) {
-        write(&self.pods).apply(change);
+        let mut pods = write(&self.pods);
+        let change = match change {
+            Change::Apply(k, mut v) => {
+                if let Some(old) = pods.objects.get(&k).filter(|o| o.uid == v.uid) {
+                    v.edits = old.edits + u32::from(old.annotations != v.annotations);
+                }
+                Change::Apply(k, v)
+            }
+            other => other,
+        };
+        pods.apply(change);
+        drop(pods);
         self.touched();
     }
 
@@ -333,6 +346,7 @@ fn slim_pod(p: WatchedPod) -> (Key, SlimPod) {
         annotations,
         host_network: p.spec.is_some_and(|s| s.host_network),
         network_status,
+        edits: 0,
     };
     (k, pod)
 }
@@ -413,6 +427,7 @@ mod tests {
                 annotations: BTreeMap::new(),
                 host_network: false,
                 network_status: None,
+                edits: 0,
             },
         )
     }
@@ -438,6 +453,22 @@ mod tests {
         c.apply_pod(Change::InitDone);
         assert!(c.pod(&a).is_none() && c.pod_absent(&a, None));
         assert_eq!(c.pod_state().objects, 1);
+    }
+
+    #[test]
+    fn edits_of_a_cached_pod_are_counted() {
+        let c = Caches::default();
+        let (k, mut v) = pod("a", "u1");
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        v.network_status = Some("[]".into());
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(0), "status is not an edit");
+        v.annotations.insert(NETWORKS_ANNOTATION.into(), "x".into());
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(1));
+        let (_, other) = pod("a", "u2");
+        c.apply_pod(Change::Apply(k.clone(), other));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(0), "a new incarnation");
     }
 
     #[test]

@@ -187,7 +187,11 @@ async fn handle(shared: Shared, req: Request<Incoming>) -> Result<Response<Reply
         None => {}
     }
     let mut store = lock(&shared);
-    match route(&mut store, &recorded, &body) {
+    let routed = route(&mut store, &recorded, &body);
+    // What the request changed (a PATCH, an event) is there now: a waiter woken when it was
+    // recorded may have looked too early.
+    touch(&shared, &mut store);
+    match routed {
         Ok(Routed::Watch(body)) => {
             let mut response = Response::new(Reply::Watch {
                 body,

@@ -59,8 +59,6 @@ pub struct Hotplug {
 #[derive(Debug)]
 struct PodState {
     uid: String,
-    /// The annotations when the agent first saw this pod: an edit is a change from these.
-    first: BTreeMap<String, String>,
     /// The annotations now, and since when.
     seen: BTreeMap<String, String>,
     seen_at: Instant,
@@ -81,7 +79,6 @@ impl PodState {
     fn new(p: &SlimPod, now: Instant) -> PodState {
         PodState {
             uid: p.uid.clone(),
-            first: p.annotations.clone(),
             seen: p.annotations.clone(),
             seen_at: now,
             attempted: None,
@@ -107,10 +104,6 @@ impl PodState {
             .get(NETWORKS_ANNOTATION)
             .cloned()
             .unwrap_or_default()
-    }
-
-    fn edited(&self) -> bool {
-        self.seen != self.first
     }
 
     fn retry(&mut self, now: Instant) {
@@ -264,9 +257,13 @@ impl Hotplug {
                 break;
             }
             s.resync = false;
+            if s.seen != p.annotations {
+                s.seen = p.annotations.clone();
+                s.seen_at = now;
+            }
             s.attempted = Some((p.annotations.clone(), p.network_status.clone()));
             if p.host_network {
-                if s.edited() {
+                if p.edits > 0 {
                     let why =
                         "the pod uses the host's network namespace; networks cannot be added to it";
                     self.post(&key, s, events::rejected(&s.value(), why), "")
@@ -283,7 +280,7 @@ impl Hotplug {
                     continue;
                 }
                 Found::Nothing => {
-                    if s.edited() {
+                    if p.edits > 0 {
                         let why = format!(
                             "plexus has no record of attaching this pod on node {} (attached \
                              before plexus was installed, or its sandbox is not up yet): it is \
