@@ -95,6 +95,11 @@ impl Engine<'_> {
         let held = self.seams.store.lock(id)?;
         let rec = match crate::txn::load(&*held)? {
             Loaded::Record(r) if r.complete && r.pod.is_some() => r,
+            Loaded::Missing => {
+                // DELeted meanwhile: the lock taken to find out goes too.
+                super::abandon(held);
+                return Err(Error::UnknownContainer(id.clone()));
+            }
             _ => return Err(Error::UnknownContainer(id.clone())),
         };
         if self.seams.net.probe(Path::new(&rec.netns)) != Probe::Namespace {
