@@ -6,10 +6,11 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::agent::cache::Key;
-use crate::k8s::event::now_rfc3339;
+use crate::k8s::event::on_pod;
+use crate::k8s::pod::PodRef;
 use crate::k8s::status::NetworkStatus;
 
 /// Most warnings remembered per pod; past that the memory starts again (a pod cycling through
@@ -57,23 +58,20 @@ impl PodEvent {
 
     /// The core/v1 Event object on pod `key` (UID `uid`), from the agent on `node`.
     pub fn to_object(&self, key: &Key, uid: &str, node: &str) -> Value {
-        let now = now_rfc3339();
-        json!({
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": format!("{}.", key.1), "namespace": key.0},
-            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": key.0,
-                "name": key.1, "uid": uid},
-            "reason": self.reason,
-            "message": self.message,
-            "type": match self.kind { Kind::Normal => "Normal", Kind::Warning => "Warning" },
-            "source": {"component": "plexus-agent", "host": node},
-            "reportingComponent": "plexus-agent",
-            "reportingInstance": node,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        })
+        let pod = PodRef {
+            namespace: key.0.clone(),
+            name: key.1.clone(),
+            uid: Some(uid.to_string()),
+        };
+        let warning = self.kind == Kind::Warning;
+        on_pod(
+            &pod,
+            self.reason,
+            warning,
+            &self.message,
+            "plexus-agent",
+            Some(node),
+        )
     }
 }
 
