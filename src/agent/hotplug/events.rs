@@ -12,6 +12,7 @@ use crate::agent::cache::Key;
 use crate::k8s::event::on_pod;
 use crate::k8s::pod::PodRef;
 use crate::k8s::status::NetworkStatus;
+use crate::text::truncate;
 
 /// Most warnings remembered per pod; past that the memory starts again (a pod cycling through
 /// that many invalid values gets them again, bounded).
@@ -96,11 +97,18 @@ pub fn removed(network: &str, ifname: &str) -> PodEvent {
     )
 }
 
+/// Longest annotation value or DEL failure quoted in a message (an event's message is
+/// bounded; plexus's own errors already shorten what they quote).
+const QUOTED: usize = 400;
+
 /// `InterfaceAddRejected`, for the annotation value `value`.
 pub fn rejected(value: &str, why: &str) -> PodEvent {
     PodEvent::warning(
         "InterfaceAddRejected",
-        format!("Hot-plug of networks {value:?} not done: {why}"),
+        format!(
+            "Hot-plug of networks {:?} not done: {why}",
+            truncate(value, QUOTED)
+        ),
     )
 }
 
@@ -120,7 +128,10 @@ pub fn not_applied(network: &str, ifname: &str) -> PodEvent {
 pub fn remove_failed(why: &str) -> PodEvent {
     PodEvent::warning(
         "InterfaceRemoveFailed",
-        format!("Hot-plug could not remove an interface (retried): {why}"),
+        format!(
+            "Hot-plug could not remove an interface (retried): {}",
+            truncate(why, QUOTED)
+        ),
     )
 }
 
