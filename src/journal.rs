@@ -225,6 +225,23 @@ impl Journal {
         Ok(())
     }
 
+    /// The newest version of `container_id`'s record read WITHOUT its lock: a snapshot for a
+    /// reader that only looks (the node agent's hot-plug finds a pod's record this way, then
+    /// acts under the lock). `None` when there is no record or it cannot be read now (a write
+    /// in progress, a corrupt file).
+    pub fn peek(&self, container_id: &str) -> Option<Vec<u8>> {
+        validate_id(container_id).ok()?;
+        let path = self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(nofollow())
+            .open(&path)
+            .ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        newest_line(&bytes).ok().map(<[u8]>::to_vec)
+    }
+
     /// Container ids that currently have a journal file, sorted.
     ///
     /// Only `<id>.json` names with a valid id count: lock files, temp files and quarantined files

@@ -1,6 +1,8 @@
 //! The node agent's rows: (h) plexus with `plexus-agent` up, against the floor in the same
-//! cycles (what it adds, and the API requests made per ADD by the plugin and by the agent), and
-//! the agent's memory with 250 pods on its node and 10,000 NADs in the cluster.
+//! cycles (what it adds, and the API requests made per ADD by the plugin and by the agent),
+//! hot-plug (from an annotation edit on the API server to network-status listing the interface
+//! the agent added, or no longer listing the one it removed), and the agent's memory with 250
+//! pods on its node and 10,000 NADs in the cluster.
 //!
 //! The agent runs in the node namespace like the plugin, against the same HTTPS API server,
 //! with a token of its own so its requests and the plugin's are told apart.
@@ -9,14 +11,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use plexus::agent::proto::{self, Answer, Ask, Question, Reply};
 use serde_json::json;
 
 use crate::cni::{Plexus, Who};
 use crate::node::{Node, Pod};
-use crate::stats::{ms, paired};
+use crate::stats::{Summary, ms, paired};
 
 /// The agent's node name (its pods are cached).
 const NODE_NAME: &str = "bench-node";
@@ -28,6 +30,12 @@ const MEMORY_NADS: usize = 10_000;
 /// Where the bench's agent listens (the (h) contestant's `agentSocket`).
 pub fn socket(node: &Node) -> PathBuf {
     node.work.join("agent").join("agent.sock")
+}
+
+/// The conflist the agent reads (hot-plug's and the leak collector's plexus config): written
+/// when hot-plug is measured; until then both have no config and do nothing.
+fn conflist(node: &Node) -> PathBuf {
+    node.work.join("agent").join("plexus.conflist")
 }
 
 /// A running `plexus-agent`, killed when dropped.
@@ -78,10 +86,7 @@ impl Agent {
             .arg(format!("--kubeconfig={}", kubeconfig.display()))
             .arg(format!("--node-name={NODE_NAME}"))
             .arg(format!("--socket={}", socket.display()))
-            .arg(format!(
-                "--cni-conf={}",
-                dir.join("none.conflist").display()
-            ))
+            .arg(format!("--cni-conf={}", conflist(node).display()))
             .arg("--gc-interval-seconds=3600")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -207,6 +212,8 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
         node.verify(&ns, &agent_pod, false)?;
     }
 
+    let (plugged, unplugged) = hotplug(node, px, &agent_pod, cycles)?;
+
     crate::progress(&format!(
         "node agent: memory with {MEMORY_PODS} pods and {MEMORY_NADS} NADs"
     ));
@@ -249,9 +256,13 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
          | ADD median ({} cycles) | {} | {}, {:.2}x, {} added |\n\
          | ADD p90 | {} | {} |\n\
          | API requests per ADD: by the plugin / by the agent | | {} / {} |\n\
+         | hot-plug, annotation edit to network-status: add median (p90) / remove median (p90), {} edits each | | {} ms ({} ms) / {} ms ({} ms) |\n\
          | agent RSS with {MEMORY_PODS} pods on its node and {MEMORY_NADS} NADs (peak) | | {} ({}) |\n\
          \nadded: median over cycles of (h) − (a) in the same cycle. Requests: {rounds} ADDs, \
-         the agent's long-lived watches not counted.\n",
+         the agent's long-lived watches not counted. Hot-plug: from the merge PATCH of the pod's \
+         annotation on the API server to its network-status listing `storage@data1` (the \
+         interface is up before that PATCH), then to the status no longer listing it; the agent's \
+         watch, its pass (macvlan and host-local exec'd, the journal synced) and its PATCH.\n",
         f.n,
         ms(f.median),
         ms(a.median),
@@ -261,9 +272,65 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
         ms(a.p90),
         by_plugin as f64 / rounds.max(1) as f64,
         by_agent as f64 / rounds.max(1) as f64,
+        plugged.n,
+        ms(plugged.median),
+        ms(plugged.p90),
+        ms(unplugged.median),
+        ms(unplugged.p90),
         mib(rss),
         mib(hwm),
     ))
+}
+
+/// Hot-plug, `cycles` times each way: the pod ADDed with `storage`, its annotation edited to
+/// add `storage@data1`, then back; each timed from the edit to network-status saying so.
+fn hotplug(
+    node: &Node,
+    px: &Plexus,
+    pod: &Pod,
+    cycles: usize,
+) -> Result<(Summary, Summary), String> {
+    crate::progress("node agent: hot-plug");
+    let ns = node.pod_netns()?;
+    let (_, sb) = crate::cni::add(node, px, Who::Agent, pod, &ns, false)?;
+    let list = json!({"cniVersion": sb.conf["cniVersion"], "name": "plexus-bench",
+        "plugins": [sb.conf]});
+    std::fs::write(conflist(node), list.to_string()).map_err(|e| e.to_string())?;
+    let status = |want: bool| {
+        let has = node
+            .api
+            .pod(&pod.namespace, &pod.name)
+            .and_then(|p| {
+                p["metadata"]["annotations"]["k8s.v1.cni.cncf.io/network-status"]
+                    .as_str()
+                    .map(|s| s.contains("\"data1\""))
+            })
+            .unwrap_or(false);
+        has == want
+    };
+    let edit = |value: &str, want: bool| -> Result<f64, String> {
+        let patch = json!({"metadata": {"annotations": {"k8s.v1.cni.cncf.io/networks": value}}});
+        let started = Instant::now();
+        node.api
+            .patch_pod(&pod.namespace, &pod.name, &patch)
+            .ok_or("the pod is gone")?;
+        if !node
+            .api
+            .wait_until(Duration::from_secs(60), |_| status(want))
+        {
+            return Err(format!("hot-plug: network-status never said data1 {want}"));
+        }
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    };
+    let (mut plugged, mut unplugged) = (Vec::new(), Vec::new());
+    for _ in 0..cycles {
+        plugged.push(edit("storage,storage@data1", true)?);
+        crate::node::sh(&["ip", "-n", &ns.name, "link", "show", "data1"])?;
+        unplugged.push(edit("storage", false)?);
+    }
+    crate::cni::del(node, px, &sb, false)?;
+    node.verify(&ns, pod, false)?;
+    Ok((Summary::of(&plugged), Summary::of(&unplugged)))
 }
 
 fn signed(x: f64) -> String {

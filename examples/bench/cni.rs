@@ -94,7 +94,7 @@ pub struct Sandbox {
     netns: String,
     pod: Pod,
     /// plexus: its config. Floor: unused.
-    conf: Value,
+    pub conf: Value,
     /// Floor: each network's final result (libcni's cache).
     cached: Vec<Value>,
 }

@@ -1,7 +1,8 @@
 //! The agent's watch caches: the pods of its node (field selector `spec.nodeName`) and every
 //! NAD, fed by kube-runtime watchers (list, then watch from the list's revision; a dropped
 //! watch resumes, `410 Gone` re-lists, errors back off), each keeping only what plexus reads:
-//! a pod's uid and the annotations plexus reads, a NAD's config and resource name. A cache is
+//! a pod's uid, the annotations plexus reads, its network-status and `hostNetwork` (for
+//! hot-plug), a NAD's config and resource name. A cache is
 //! synced once its first list is complete; a re-list replaces it whole when it completes.
 
 use std::borrow::Cow;
@@ -30,6 +31,12 @@ pub struct SlimPod {
     pub uid: String,
     /// The annotations plexus reads, and only those.
     pub annotations: BTreeMap<String, String>,
+    /// `spec.hostNetwork` (hot-plug never acts on such a pod).
+    pub host_network: bool,
+    /// The network-status annotation (hot-plug compares it with the journal).
+    pub network_status: Option<String>,
+    /// How many times the cache saw `annotations` change (an edit of a running pod).
+    pub edits: u32,
 }
 
 /// What the cache keeps of a NAD.
@@ -165,6 +172,20 @@ impl Caches {
         }
     }
 
+    /// Every cached pod.
+    pub fn pods(&self) -> Vec<(Key, SlimPod)> {
+        read(&self.pods)
+            .objects
+            .iter()
+            .map(|(k, p)| (k.clone(), p.clone()))
+            .collect()
+    }
+
+    /// A receiver that sees every change of either cache (its value moves).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     /// The pod at `key`, if cached.
     pub fn pod(&self, key: &Key) -> Option<SlimPod> {
         read(&self.pods).objects.get(key).cloned()
@@ -211,7 +232,18 @@ impl Caches {
     }
 
     fn apply_pod(&self, change: Change<SlimPod>) {
-        write(&self.pods).apply(change);
+        let mut pods = write(&self.pods);
+        let change = match change {
+            Change::Apply(k, mut v) => {
+                if let Some(old) = pods.objects.get(&k).filter(|o| o.uid == v.uid) {
+                    v.edits = old.edits + u32::from(old.annotations != v.annotations);
+                }
+                Change::Apply(k, v)
+            }
+            other => other,
+        };
+        pods.apply(change);
+        drop(pods);
         self.touched();
     }
 
@@ -228,6 +260,17 @@ pub struct WatchedPod {
     /// Metadata.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// The one field of the spec plexus reads.
+    #[serde(default)]
+    pub spec: Option<WatchedPodSpec>,
+}
+
+/// What plexus reads of a pod's spec.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WatchedPodSpec {
+    /// `hostNetwork`.
+    #[serde(default, rename = "hostNetwork")]
+    pub host_network: bool,
 }
 
 /// A NAD as the watcher decodes it (`spec` may be absent, as Multus accepts).
@@ -292,16 +335,18 @@ fn key(meta: &ObjectMeta) -> Key {
 
 fn slim_pod(p: WatchedPod) -> (Key, SlimPod) {
     let k = key(&p.metadata);
-    let annotations = p
-        .metadata
-        .annotations
-        .unwrap_or_default()
+    let mut all = p.metadata.annotations.unwrap_or_default();
+    let network_status = all.remove(crate::k8s::status::STATUS_ANNOTATION);
+    let annotations = all
         .into_iter()
         .filter(|(k, _)| k == NETWORKS_ANNOTATION || k == DEFAULT_NETWORK_ANNOTATION)
         .collect();
     let pod = SlimPod {
         uid: p.metadata.uid.unwrap_or_default(),
         annotations,
+        host_network: p.spec.is_some_and(|s| s.host_network),
+        network_status,
+        edits: 0,
     };
     (k, pod)
 }
@@ -380,6 +425,9 @@ mod tests {
             SlimPod {
                 uid: uid.into(),
                 annotations: BTreeMap::new(),
+                host_network: false,
+                network_status: None,
+                edits: 0,
             },
         )
     }
@@ -408,6 +456,22 @@ mod tests {
     }
 
     #[test]
+    fn edits_of_a_cached_pod_are_counted() {
+        let c = Caches::default();
+        let (k, mut v) = pod("a", "u1");
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        v.network_status = Some("[]".into());
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(0), "status is not an edit");
+        v.annotations.insert(NETWORKS_ANNOTATION.into(), "x".into());
+        c.apply_pod(Change::Apply(k.clone(), v.clone()));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(1));
+        let (_, other) = pod("a", "u2");
+        c.apply_pod(Change::Apply(k.clone(), other));
+        assert_eq!(c.pod(&k).map(|p| p.edits), Some(0), "a new incarnation");
+    }
+
+    #[test]
     fn only_what_plexus_reads_is_kept() {
         let p: WatchedPod = serde_json::from_value(json!({"metadata":{"name":"p","namespace":"ns",
             "uid":"u","annotations":{NETWORKS_ANNOTATION:"a","other":"x",
@@ -417,6 +481,14 @@ mod tests {
         let (k, p) = slim_pod(p);
         assert_eq!(k, ("ns".into(), "p".into()));
         assert_eq!(p.annotations.len(), 2, "{p:?}");
+        assert!(!p.host_network && p.network_status.is_none(), "{p:?}");
+        let h: WatchedPod = serde_json::from_value(json!({"metadata":{"name":"h","namespace":"ns",
+            "annotations":{crate::k8s::status::STATUS_ANNOTATION:"[]"}},
+            "spec":{"hostNetwork":true}}))
+        .unwrap();
+        let (_, h) = slim_pod(h);
+        assert!(h.host_network && h.annotations.is_empty(), "{h:?}");
+        assert_eq!(h.network_status.as_deref(), Some("[]"));
         let n: WatchedNad = serde_json::from_value(json!({"metadata":{"name":"n","namespace":"ns",
             "annotations":{RESOURCE_NAME_ANNOTATION:"r","other":"x"}},
             "spec":{"config":"{}"}}))

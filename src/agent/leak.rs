@@ -198,7 +198,7 @@ impl Collector {
 
 /// Runs `f` on a new thread (never a tokio worker: delegates run and namespaces are entered
 /// there) and waits for it without blocking the runtime; `None` if it panicked.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();

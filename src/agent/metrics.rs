@@ -187,6 +187,12 @@ impl Metrics {
         m
     }
 
+    /// The registry, for a part of the agent that registers families of its own (before the
+    /// metrics are shared).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The plugin's calls, as reported.
     fn register_calls(&mut self) {
         let m = self;

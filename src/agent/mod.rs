@@ -9,6 +9,7 @@ pub mod api;
 pub mod cache;
 pub mod client;
 pub mod health;
+pub mod hotplug;
 pub mod http;
 pub mod leak;
 pub mod metrics;
@@ -66,6 +67,13 @@ pub struct Args {
     /// The health rounds.
     #[command(flatten)]
     pub health: health::HealthArgs,
+    /// How often hot-plug looks at every pod of the node again (it also acts at once on every
+    /// change the pod cache sees).
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub hotplug_resync_seconds: u64,
+    /// Do not hot-plug: annotation edits of running pods are left alone.
+    #[arg(long)]
+    pub no_hotplug: bool,
     /// Keep the node installed, as `plexus install --watch` with these flags.
     #[command(subcommand)]
     pub keep: Option<Keep>,
@@ -192,6 +200,8 @@ pub fn run(args: Args) -> Result<(), AgentError> {
             gc_interval: Duration::from_secs(args.gc_interval_seconds),
             gc_grace: Duration::from_secs(args.gc_grace_seconds),
             health: args.health,
+            hotplug_resync: (!args.no_hotplug)
+                .then(|| Duration::from_secs(args.hotplug_resync_seconds)),
         },
         install,
     ))
@@ -216,6 +226,8 @@ pub struct Settings {
     pub gc_grace: Duration,
     /// The health rounds' flags.
     pub health: health::HealthArgs,
+    /// Hot-plug's resync interval; `None`: no hot-plug.
+    pub hotplug_resync: Option<Duration>,
 }
 
 fn say(msg: impl std::fmt::Display) {
@@ -229,7 +241,7 @@ async fn run_async(
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(io("signals"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("signals"))?;
-    let metrics = Arc::new(metrics::Metrics::new());
+    let (metrics, counts) = hotplug::counts::with_metrics();
     let kube = api::client(s.kubeconfig.as_deref(), metrics.clone()).await?;
     let caches = Arc::new(cache::Caches::default());
     let on_error: cache::OnError = {
@@ -287,6 +299,7 @@ async fn run_async(
     };
     tasks.spawn(collect(collector, s.gc_interval));
     tasks.spawn(health::Health::new(&s, &caches, &kube, &metrics).run());
+    tasks.spawn(hotplug::task(&s, &caches, &kube, counts));
     say(format_args!(
         "node {}: serving {} and http://{} (/metrics, /healthz, /readyz)",
         s.node,

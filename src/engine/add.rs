@@ -266,22 +266,7 @@ impl Engine<'_> {
         pod: &PodRef,
         rec: &Record,
     ) -> Result<(), Error> {
-        let parsed: Vec<_> = rec.steps.iter().map(parsed_result).collect();
-        let inputs: Vec<StatusInput<'_>> = rec
-            .steps
-            .iter()
-            .zip(&parsed)
-            .filter_map(|(s, r)| {
-                Some(StatusInput {
-                    network: &s.network,
-                    ifname: &s.ifname,
-                    result: r.as_ref()?,
-                    default: s.is_cluster(),
-                    device_info: None,
-                })
-            })
-            .collect();
-        let list = status::build(&inputs);
+        let list = status_of(rec);
         let mut ann = serde_json::Map::new();
         ann.insert(
             status::STATUS_ANNOTATION.into(),
@@ -364,4 +349,25 @@ fn abandon_txn(txn: Txn<'_>) {
     if let Err(e) = txn.remove() {
         tracing::warn!(error = %e, "removing the journal of an ADD that never started");
     }
+}
+
+/// The network-status entries `rec` describes (the steps with a result, in order): what ADD and
+/// hot-plug write.
+pub fn status_of(rec: &Record) -> Vec<status::NetworkStatus> {
+    let parsed: Vec<_> = rec.steps.iter().map(parsed_result).collect();
+    let inputs: Vec<StatusInput<'_>> = rec
+        .steps
+        .iter()
+        .zip(&parsed)
+        .filter_map(|(s, r)| {
+            Some(StatusInput {
+                network: &s.network,
+                ifname: &s.ifname,
+                result: r.as_ref()?,
+                default: s.is_cluster(),
+                device_info: None,
+            })
+        })
+        .collect();
+    status::build(&inputs)
 }

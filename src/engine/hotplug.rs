@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::Engine;
+pub use super::add::status_of;
 use crate::cni::env::{Command, EnvError, Request, parse_args};
 use crate::error::{DelegateFailure, Error};
 use crate::k8s::pod::PodRef;
@@ -47,6 +48,9 @@ pub struct Outcome {
     pub failed: Option<Box<Error>>,
     /// True when network-status was written.
     pub status_written: bool,
+    /// Why network-status could not be written (the change itself is journaled: the next
+    /// pass writes it with `force_status`, never ADDs again).
+    pub status_failed: Option<Box<Error>>,
 }
 
 impl Outcome {
@@ -80,7 +84,8 @@ impl Engine<'_> {
     /// # Errors
     /// [`Error::UnknownContainer`] without a complete record of a pod; an annotation, NAD or
     /// plan the resolver refuses (nothing changed); the API failing; a journal failure. A
-    /// delegate failure is not an error: it is in the [`Outcome`], rolled back.
+    /// delegate failure is not an error: it is in the [`Outcome`], rolled back; nor is a
+    /// failed status write ([`Outcome::status_failed`]).
     pub fn hotplug(
         &self,
         annotations: &BTreeMap<String, String>,
@@ -90,6 +95,11 @@ impl Engine<'_> {
         let held = self.seams.store.lock(id)?;
         let rec = match crate::txn::load(&*held)? {
             Loaded::Record(r) if r.complete && r.pod.is_some() => r,
+            Loaded::Missing => {
+                // DELeted meanwhile: the lock taken to find out goes too.
+                super::abandon(held);
+                return Err(Error::UnknownContainer(id.clone()));
+            }
             _ => return Err(Error::UnknownContainer(id.clone())),
         };
         if self.seams.net.probe(Path::new(&rec.netns)) != Probe::Namespace {
@@ -126,8 +136,10 @@ impl Engine<'_> {
             txn.write()?;
         }
         if out.changed() || force_status {
-            self.write_status(&*cluster, &pod, &txn.rec)?;
-            out.status_written = true;
+            match self.write_status(&*cluster, &pod, &txn.rec) {
+                Ok(()) => out.status_written = true,
+                Err(e) => out.status_failed = Some(Box::new(e)),
+            }
         }
         Ok(out)
     }

@@ -1,5 +1,6 @@
-//! The `AddedInterface` event plexus can post after an ADD (as Multus does), listing every
-//! interface it attached.
+//! The events plexus posts: `AddedInterface` after an ADD (as Multus does), listing every
+//! interface it attached; the node agent's, on a pod (hot-plug) or on its Node (a leak
+//! released).
 
 use serde_json::{Value, json};
 
@@ -8,7 +9,6 @@ use super::status::NetworkStatus;
 
 /// A core/v1 Event on the pod, reason `AddedInterface`, one message listing the interfaces.
 pub fn added_interface(pod: &PodRef, container_id: &str, statuses: &[NetworkStatus]) -> Value {
-    let now = now_rfc3339();
     let list: Vec<String> = statuses
         .iter()
         .map(|s| {
@@ -21,55 +21,83 @@ pub fn added_interface(pod: &PodRef, container_id: &str, statuses: &[NetworkStat
         })
         .collect();
     let short = container_id.get(..12).unwrap_or(container_id);
-    json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "generateName": format!("{}.", pod.name),
-            "namespace": pod.namespace,
-        },
-        "involvedObject": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "namespace": pod.namespace,
-            "name": pod.name,
-            "uid": pod.uid.clone().unwrap_or_default(),
-        },
-        "reason": "AddedInterface",
-        "message": format!("Add interfaces for sandbox {short}: {}", list.join("; ")),
-        "type": "Normal",
-        "source": {"component": "plexus"},
-        "reportingComponent": "plexus",
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    })
+    let message = format!("Add interfaces for sandbox {short}: {}", list.join("; "));
+    on_pod(pod, "AddedInterface", false, &message, "plexus", None)
+}
+
+/// A core/v1 Event on `pod` (a warning or a normal one) from `component`, on node `host` when
+/// it is the node agent.
+pub fn on_pod(
+    pod: &PodRef,
+    reason: &str,
+    warning: bool,
+    message: &str,
+    component: &str,
+    host: Option<&str>,
+) -> Value {
+    let involved = json!({"apiVersion": "v1", "kind": "Pod", "namespace": pod.namespace,
+        "name": pod.name, "uid": pod.uid.clone().unwrap_or_default()});
+    let kind = if warning { "Warning" } else { "Normal" };
+    event(
+        &pod.namespace,
+        &format!("{}.", pod.name),
+        involved,
+        [reason, kind, message],
+        component,
+        host,
+    )
 }
 
 /// A core/v1 Event on the Node, reason `LeakedAttachmentReleased`: the node agent released
 /// what a sandbox nobody will DEL had left (`pod` as `namespace/name`, `interfaces` the
 /// interfaces it had).
 pub fn leak_released(node: &str, container_id: &str, pod: &str, interfaces: &[String]) -> Value {
-    let now = now_rfc3339();
     let short = container_id.get(..12).unwrap_or(container_id);
-    json!({
+    let message = format!(
+        "Released the attachments of sandbox {short} of pod {pod} ({}): the pod is gone and nobody DELeted them",
+        interfaces.join(", ")
+    );
+    let involved = json!({"apiVersion": "v1", "kind": "Node", "name": node});
+    event(
+        "default",
+        &format!("{node}.plexus-leak."),
+        involved,
+        ["LeakedAttachmentReleased", "Normal", &message],
+        "plexus-agent",
+        Some(node),
+    )
+}
+
+/// An Event in `namespace` about `involved`: `[reason, type, message]`, from `component` (on
+/// node `host`, if given), counted once now.
+fn event(
+    namespace: &str,
+    generate_name: &str,
+    involved: Value,
+    [reason, kind, message]: [&str; 3],
+    component: &str,
+    host: Option<&str>,
+) -> Value {
+    let now = now_rfc3339();
+    let mut ev = json!({
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": format!("{node}.plexus-leak."), "namespace": "default"},
-        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node},
-        "reason": "LeakedAttachmentReleased",
-        "message": format!(
-            "Released the attachments of sandbox {short} of pod {pod} ({}): the pod is gone and nobody DELeted them",
-            interfaces.join(", ")
-        ),
-        "type": "Normal",
-        "source": {"component": "plexus-agent", "host": node},
-        "reportingComponent": "plexus-agent",
-        "reportingInstance": node,
+        "metadata": {"generateName": generate_name, "namespace": namespace},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "source": {"component": component},
+        "reportingComponent": component,
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
-    })
+    });
+    if let Some(h) = host {
+        ev["source"]["host"] = json!(h);
+        ev["reportingInstance"] = json!(h);
+    }
+    ev
 }
 
 /// A core/v1 Event on the pod from the node agent's health rounds: `Warning NetworkUnhealthy`

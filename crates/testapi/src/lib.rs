@@ -251,6 +251,16 @@ impl TestApiServer {
         lock(&self.shared).put(Resource::Nads, nad);
     }
 
+    /// Applies a JSON merge patch to a stored pod as `kubectl annotate` or `kubectl patch
+    /// --type=merge` does (the pod, not its status): its `resourceVersion` moves and watches see
+    /// the change when it changed anything. The patched pod, or `None` when there is no such pod
+    /// or the patch is refused.
+    pub fn patch_pod(&self, ns: &str, name: &str, patch: &Value) -> Option<Value> {
+        lock(&self.shared)
+            .patch_pod(ns, name, patch, store::PodPart::Main)
+            .ok()
+    }
+
     /// Removes a pod; later reads of it get 404. Absent is fine.
     pub fn delete_pod(&self, ns: &str, name: &str) {
         lock(&self.shared).remove(Resource::Pods, ns, name);

@@ -240,7 +240,6 @@ impl Store {
     /// (`metadata.resourceVersion`, `metadata.uid` in the patch) must hold, name and namespace
     /// cannot change, the endpoint's non-owned fields are kept, and `resourceVersion` moves
     /// only when the pod changed.
-    #[cfg(test)]
     pub(crate) fn patch_pod(
         &mut self,
         ns: &str,
