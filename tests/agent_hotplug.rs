@@ -210,3 +210,26 @@ fn pods_plexus_did_not_attach_get_an_event_and_nothing_else() {
     assert_eq!(r.status(), [CLUSTER, "ns/mv1@net1"]);
     r.del_and_check_nothing_left();
 }
+
+#[test]
+fn a_changed_nad_behind_a_running_interface_is_not_applied_and_said_once() {
+    let c = cluster("hp8", 230);
+    let conf = c.conf();
+    let r = Running::start(c, conf, Some("mv1"), &["--hotplug-resync-seconds=1"]);
+    r.wait_status(&[CLUSTER, "ns/mv1@net1"]);
+    let addr = r.c.addr(&r.netns, "net1");
+    let patches = r.agent_patches();
+    // mv1's config moves to another range: the running net1 keeps what it has.
+    r.c.put_nad("ns", "mv1", Some(&r.c.macvlan(7)));
+    let ev = r.wait_events("InterfaceChangeNotApplied", 1);
+    assert!(ev[0].contains("net1") && ev[0].contains("ns/mv1"), "{ev:?}");
+    let passes = r.metric("plexus_hotplug_passes_total", &[]);
+    r.wait_passes(passes, 3.0);
+    assert_eq!(r.events("InterfaceChangeNotApplied").len(), 1, "said once");
+    assert_eq!(changes(&r, "not-applied"), 1.0, "counted once");
+    assert_eq!(r.c.addr(&r.netns, "net1"), addr, "net1 is untouched");
+    assert_eq!(r.ifnames(), ["eth0", "net1"]);
+    assert_eq!(r.agent_patches(), patches, "nothing to write");
+    assert_eq!(changes(&r, "added") + changes(&r, "removed"), 0.0);
+    r.del_and_check_nothing_left();
+}

@@ -112,10 +112,13 @@ pub fn rejected(value: &str, why: &str) -> PodEvent {
     )
 }
 
+/// The reason of [`not_applied`]'s event.
+pub const NOT_APPLIED: &str = "InterfaceChangeNotApplied";
+
 /// `InterfaceChangeNotApplied`: a kept attachment's parameters changed.
 pub fn not_applied(network: &str, ifname: &str) -> PodEvent {
     PodEvent::warning(
-        "InterfaceChangeNotApplied",
+        NOT_APPLIED,
         format!(
             "Interface {ifname} of {network}: its parameters changed (ips, mac, or the \
              NetworkAttachmentDefinition's config); a running interface is not changed: restart \

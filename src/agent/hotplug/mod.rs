@@ -360,7 +360,6 @@ impl Hotplug {
                 c.change("removed", out.removed.len());
                 c.change("rejected", out.refused.len());
                 c.change("rolled-back", usize::from(out.failed.is_some()));
-                c.change("not-applied", out.needs_restart.len());
                 c.change("remove-failed", out.stuck.len());
                 c.change("status-failed", usize::from(out.status_failed.is_some()));
                 if out.changed() {
@@ -391,7 +390,11 @@ impl Hotplug {
                     s.settled();
                 }
                 for (ev, what) in evs {
-                    self.post(&key, s, ev, &what).await;
+                    // Counted once per change, as its warning is posted, not on every resync.
+                    let not_applied = ev.reason == events::NOT_APPLIED;
+                    if self.post(&key, s, ev, &what).await && not_applied {
+                        self.counts.change("not-applied", 1);
+                    }
                 }
             }
             // Its record went (a DEL won the lock) or its netns is gone: nothing to do.
@@ -409,15 +412,16 @@ impl Hotplug {
         }
     }
 
-    /// Posts `ev` on the pod, unless it is a warning already posted for this value.
-    async fn post(&self, key: &Key, s: &mut PodState, ev: PodEvent, what: &str) {
+    /// Posts `ev` on the pod, unless it is a warning already posted for this value; false then.
+    async fn post(&self, key: &Key, s: &mut PodState, ev: PodEvent, what: &str) -> bool {
         if !s.posted.first(&ev, &s.value(), what) {
-            return;
+            return false;
         }
         let obj = ev.to_object(key, &s.uid, &self.node);
         if let Err(e) = self.api.post_event(&key.0, &obj).await {
             tracing::warn!(error = %e, reason = ev.reason, "hot-plug: event not recorded");
         }
+        true
     }
 }
 
