@@ -253,10 +253,10 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
         "\n### Node agent\n\n\
          | | (a) floor | (h) plexus thin, node agent up |\n\
          |---|---:|---:|\n\
-         | ADD median ({} cycles) | {} | {}, {:.2}x, {} added |\n\
+         | ADD median ({} cycles) | {} | {}, {:.2}x, {} added (goal: at most +1 ms added: {}) |\n\
          | ADD p90 | {} | {} |\n\
-         | API requests per ADD: by the plugin / by the agent | | {} / {} |\n\
-         | hot-plug, annotation edit to network-status: add median (p90) / remove median (p90), {} edits each | | {} ms ({} ms) / {} ms ({} ms) |\n\
+         | API requests per ADD: by the plugin / by the agent | | {} / {} (goal: 0 / 1: {}) |\n\
+         | hot-plug, annotation edit to network-status: add median (p90) / remove median (p90), {} edits each | | {} ms ({} ms) / {} ms ({} ms) (target: at most 1 s: {}) |\n\
          | agent RSS with {MEMORY_PODS} pods on its node and {MEMORY_NADS} NADs (peak) | | {} ({}) |\n\
          \nadded: median over cycles of (h) − (a) in the same cycle. Requests: {rounds} ADDs, \
          the agent's long-lived watches not counted. Hot-plug: from the merge PATCH of the pod's \
@@ -268,18 +268,25 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
         ms(a.median),
         a.median / f.median.max(f64::MIN_POSITIVE),
         signed(added),
+        verdict(added <= 1.0),
         ms(f.p90),
         ms(a.p90),
         by_plugin as f64 / rounds.max(1) as f64,
         by_agent as f64 / rounds.max(1) as f64,
+        verdict(by_plugin == 0 && by_agent == rounds),
         plugged.n,
         ms(plugged.median),
         ms(plugged.p90),
         ms(unplugged.median),
         ms(unplugged.p90),
+        verdict(plugged.median.max(unplugged.median) <= 1000.0),
         mib(rss),
         mib(hwm),
     ))
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "not met" }
 }
 
 /// Hot-plug, `cycles` times each way: the pod ADDed with `storage`, its annotation edited to
