@@ -1,6 +1,7 @@
 //! Hot-plug is crash-safe: the agent killed in the middle of an addition (the interface made,
 //! the step not yet journaled as done) and restarted rolls the interrupted step back and
-//! finishes the change: one interface, one lease, one status entry; a status write that fails
+//! finishes the change: one interface, one lease, one status entry; killed in the middle of a
+//! removal (the DEL done, the record not yet changed), the next agent finishes it; a status write that fails
 //! is retried, by the same agent or by the next one after a kill, and never becomes a second
 //! ADD; the runtime's DEL racing a hot-plug waits for its lock and then removes everything,
 //! what hot-plug added included. Real agent, real plugin, real netns, real macvlan and
@@ -21,14 +22,15 @@ use serde_json::json;
 
 const CLUSTER: &str = "px-cluster@eth0";
 
-/// The `slow` network: macvlan and host-local behind a wrapper that, on its first ADD, makes
-/// the interface, writes its pid and waits for a line on a fifo before answering.
+/// The `slow` network: macvlan and host-local behind a wrapper that, on its first call of one
+/// command (ADD or DEL), does it, writes its pid and waits for a line on a fifo before
+/// answering.
 struct Slow {
     dir: PathBuf,
 }
 
 impl Slow {
-    fn install(c: &Cluster) -> Slow {
+    fn install(c: &Cluster, command: &str) -> Slow {
         let dir = c.env.dir.join("slow");
         std::fs::create_dir_all(&dir).expect("slow dir");
         sh(&["mkfifo", &dir.join("fifo").to_string_lossy()]);
@@ -38,12 +40,12 @@ impl Slow {
             "slow-macvlan",
             &format!(
                 r#"echo "$CNI_COMMAND $CNI_IFNAME" >> '{d}/calls.log'
-if [ "$CNI_COMMAND" = ADD ] && [ ! -e '{d}/once' ]; then
+if [ "$CNI_COMMAND" = {command} ] && [ ! -e '{d}/once' ]; then
   : > '{d}/once'
   out=$('{mv}') || {{ echo "$out"; exit 1; }}
   echo $$ > '{d}/pid.tmp' && mv '{d}/pid.tmp' '{d}/pid'
   read go < '{d}/fifo'
-  echo "ADD-done $CNI_IFNAME" >> '{d}/calls.log'
+  echo "$CNI_COMMAND-done $CNI_IFNAME" >> '{d}/calls.log'
   echo "$out"
   exit 0
 fi
@@ -56,12 +58,12 @@ exec '{mv}'"#
         Slow { dir }
     }
 
-    /// Waits until the wrapper is stopped in its first ADD; its pid.
+    /// Waits until the wrapper is stopped in its first call of its command; its pid.
     fn wait_stopped(&self, r: &Running) -> u32 {
         let pid = self.dir.join("pid");
         assert!(
             wait_for(WAIT, || pid.exists()),
-            "the slow ADD never started: {}",
+            "the slow call never started: {}",
             r.log()
         );
         let text = std::fs::read_to_string(&pid).expect("pid");
@@ -88,7 +90,7 @@ exec '{mv}'"#
 fn the_agent_killed_mid_change_and_restarted_rolls_back_and_finishes() {
     let c = cluster("hc1", 227);
     let conf = conf_with_own_bin_dir(&c);
-    let slow = Slow::install(&c);
+    let slow = Slow::install(&c, "ADD");
     let mut r = Running::start(c, conf, Some("mv1"), &[]);
     r.annotate(Some("mv1,slow"));
     let pid = slow.wait_stopped(&r);
@@ -157,7 +159,7 @@ fn a_failed_status_write_is_retried_never_re_added() {
 fn a_runtime_del_racing_a_hotplug_waits_for_the_lock_and_removes_everything() {
     let c = cluster("hc3", 229);
     let conf = conf_with_own_bin_dir(&c);
-    let slow = Slow::install(&c);
+    let slow = Slow::install(&c, "ADD");
     let r = Running::start(c, conf, Some("mv1"), &[]);
     r.annotate(Some("mv1,slow"));
     slow.wait_stopped(&r);
@@ -172,4 +174,28 @@ fn a_runtime_del_racing_a_hotplug_waits_for_the_lock_and_removes_everything() {
     let ev = r.wait_events("InterfaceAddRejected", 1);
     assert!(ev[0].contains("no record"), "{ev:?}");
     r.c.env.assert_nothing_left();
+}
+
+#[test]
+fn the_agent_killed_mid_removal_and_restarted_finishes_it() {
+    let c = cluster("hc4", 231);
+    let conf = conf_with_own_bin_dir(&c);
+    let slow = Slow::install(&c, "DEL");
+    let mut r = Running::start(c, conf, Some("mv1,slow"), &[]);
+    r.wait_status(&[CLUSTER, "ns/mv1@net1", "ns/slow@net2"]);
+    r.annotate(Some("mv1"));
+    let pid = slow.wait_stopped(&r);
+    // The DEL has released the interface and its lease; the record and the status still name it.
+    assert_eq!(r.ifnames(), ["eth0", "net1"]);
+    assert_eq!(r.status(), [CLUSTER, "ns/mv1@net1", "ns/slow@net2"]);
+    drop(r.agent.take());
+    kill9(pid);
+    r.agent = Some(Agent::start(&r.c, &r.conf, &[]));
+    r.wait_status(&[CLUSTER, "ns/mv1@net1"]);
+    // The next agent DELs it again (a DEL of what is gone succeeds) and drops it: nothing left.
+    assert_eq!(slow.calls(), ["ADD net2", "DEL net2", "DEL net2"]);
+    assert_eq!(r.ifnames(), ["eth0", "net1"]);
+    assert_eq!(r.leases_of("slow"), 0, "{:?}", r.c.env.leases());
+    assert_eq!(r.wait_events("RemovedInterface", 1).len(), 1);
+    r.del_and_check_nothing_left();
 }
