@@ -247,17 +247,31 @@ fn old_enough(created: u64, file: &Path, grace: Duration) -> bool {
     now.duration_since(born).is_ok_and(|age| age >= grace)
 }
 
-/// The netns is gone: its path no longer exists in a directory the agent sees. A path under
-/// `/proc` names a process's namespace, which a container cannot judge (another PID
-/// namespace), and a path whose directory the agent does not see (not mounted into its
-/// container) cannot be judged either: never gone.
+/// The netns is gone: its path no longer exists in a directory the agent sees. A path the
+/// agent cannot judge ([`unreachable_netns`]) is never gone.
 fn netns_gone(netns: &str) -> bool {
-    let path = Path::new(netns);
-    if netns.is_empty() || netns.starts_with("/proc/") {
-        return false;
+    unreachable_netns(netns).is_none() && crate::netns::probe(Path::new(netns)) == Probe::Missing
+}
+
+/// Why the agent cannot look into (or judge) the pod network namespace at `netns`, when it
+/// cannot: none named; a path under `/proc` names a process's namespace, and the agent's
+/// container has its own PIDs (the number may name another process there); a path whose
+/// directory is not mounted into the agent's container. Health and hot-plug never enter such
+/// a path; the leak collector never judges it gone.
+pub(crate) fn unreachable_netns(netns: &str) -> Option<String> {
+    if netns.is_empty() {
+        return Some("its record names no network namespace".into());
     }
-    let seen = path.parent().is_some_and(Path::is_dir);
-    seen && crate::netns::probe(path) == Probe::Missing
+    if netns.starts_with("/proc/") {
+        return Some(format!(
+            "its network namespace {netns} is a process's, which the agent (in a PID namespace \
+             of its own) cannot tell from another process's"
+        ));
+    }
+    let seen = Path::new(netns).parent().is_some_and(Path::is_dir);
+    (!seen).then(|| {
+        format!("the directory of its network namespace {netns} is not mounted into the agent")
+    })
 }
 
 /// DEL of `rec` as the runtime would make it, through the engine.
@@ -323,6 +337,25 @@ mod tests {
         ];
         for (name, path, want) in rows {
             assert_eq!(netns_gone(path), want, "{name}");
+        }
+        // What the agent may enter: only paths in a directory it sees, never a process's.
+        let reachable = [
+            ("empty", "", false),
+            ("a process's", "/proc/1/ns/net", false),
+            ("gone from a directory it sees", &*gone, true),
+            (
+                "in a directory it does not see",
+                "/nonexistent/plexus/netns",
+                false,
+            ),
+            (
+                "a named netns",
+                "/run/netns/cni-1234",
+                Path::new("/run/netns").is_dir(),
+            ),
+        ];
+        for (name, path, want) in reachable {
+            assert_eq!(unreachable_netns(path).is_none(), want, "{name}");
         }
     }
 }

@@ -138,16 +138,18 @@ fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
         .iter()
         .filter(|s| s.state == State::Added)
         .collect();
-    let found = crate::health::examine(eyes.net, Path::new(&rec.netns), &steps);
+    let found = match crate::agent::leak::unreachable_netns(&rec.netns) {
+        // Never a look into what may be another pod's namespace.
+        Some(why) => Err(why),
+        None => crate::health::examine(eyes.net, Path::new(&rec.netns), &steps)
+            .map_err(|e| format!("cannot read the pod's interfaces: {e}")),
+    };
     steps
         .iter()
         .enumerate()
         .map(|(i, step)| {
             let problem = match &found {
-                Err(e) => Some((
-                    Reason::CheckFailed,
-                    format!("cannot read the pod's interfaces: {e}"),
-                )),
+                Err(why) => Some((Reason::CheckFailed, why.clone())),
                 Ok(found) => match found.get(i) {
                     None => Some((
                         Reason::CheckFailed,

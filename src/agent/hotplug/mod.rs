@@ -263,12 +263,9 @@ impl Hotplug {
             }
             s.attempted = Some((p.annotations.clone(), p.network_status.clone()));
             if p.host_network {
-                if p.edits > 0 {
-                    let why =
-                        "the pod uses the host's network namespace; networks cannot be added to it";
-                    self.post(&key, s, events::rejected(&s.value(), why), "")
-                        .await;
-                }
+                let why =
+                    "the pod uses the host's network namespace; networks cannot be added to it";
+                self.leave(&key, s, p.edits, why).await;
                 continue;
             }
             let records = index.get(&key).map(Vec::as_slice).unwrap_or_default();
@@ -280,20 +277,23 @@ impl Hotplug {
                     continue;
                 }
                 Found::Nothing => {
-                    if p.edits > 0 {
-                        let why = format!(
-                            "plexus has no record of attaching this pod on node {} (attached \
-                             before plexus was installed, or its sandbox is not up yet): it is \
-                             left as it is; a sandbox started later gets the networks the \
-                             annotation names",
-                            self.node
-                        );
-                        self.post(&key, s, events::rejected(&s.value(), &why), "")
-                            .await;
-                    }
+                    let why = format!(
+                        "plexus has no record of attaching this pod on node {} (attached \
+                         before plexus was installed, or its sandbox is not up yet): it is \
+                         left as it is; a sandbox started later gets the networks the \
+                         annotation names",
+                        self.node
+                    );
+                    self.leave(&key, s, p.edits, &why).await;
                     continue;
                 }
             };
+            if let Some(why) = super::leak::unreachable_netns(&record.netns) {
+                // Never an ADD into what may be another pod's namespace.
+                self.leave(&key, s, p.edits, &format!("{why}: it is left as it is"))
+                    .await;
+                continue;
+            }
             s.running = true;
             started += 1;
             let job = Job {
@@ -409,6 +409,14 @@ impl Hotplug {
                 super::say(format_args!("hot-plug {}/{}: {e} (retrying)", key.0, key.1));
                 s.retry(now);
             }
+        }
+    }
+
+    /// A pod hot-plug cannot act on: once its annotation has been edited, an event says why.
+    async fn leave(&self, key: &Key, s: &mut PodState, edits: u32, why: &str) {
+        if edits > 0 {
+            self.post(key, s, events::rejected(&s.value(), why), "")
+                .await;
         }
     }
 
