@@ -95,12 +95,17 @@ impl PodState {
         !self.running
             && (self.resync
                 || self.retry_at.is_some_and(|t| now >= t)
-                || self.attempted.as_ref()
-                    != Some(&(p.annotations.clone(), p.network_status.clone())))
+                || self
+                    .attempted
+                    .as_ref()
+                    .is_none_or(|(a, st)| a != &p.annotations || st != &p.network_status))
     }
 
+    /// The networks annotation the current (or last) pass acted on: what its events quote and
+    /// what a warning is remembered under (`seen` may have moved on while it ran).
     fn value(&self) -> String {
-        self.seen
+        let acted_on = self.attempted.as_ref().map_or(&self.seen, |(a, _)| a);
+        acted_on
             .get(NETWORKS_ANNOTATION)
             .cloned()
             .unwrap_or_default()

@@ -96,9 +96,8 @@ pub struct Ran {
     pub container_id: String,
     /// The engine's outcome, or why it did nothing.
     pub result: Result<Outcome, Error>,
-    /// network-status was written though nothing changed (it did not match the record).
-    pub forced: bool,
-    /// The network-status entries of the record after the pass (for events: addresses).
+    /// The network-status entries of the record after a pass that added interfaces (for their
+    /// events' addresses); empty otherwise.
     pub entries: Vec<NetworkStatus>,
 }
 
@@ -135,13 +134,15 @@ pub fn run(job: Job) -> Ran {
         }
         Err(e) => Err(e.into()),
     };
-    let entries = peek(&job.journal, &container_id)
+    let added = result.as_ref().is_ok_and(|o| !o.added.is_empty());
+    let entries = added
+        .then(|| peek(&job.journal, &container_id))
+        .flatten()
         .map(|r| status_of(&r))
         .unwrap_or_default();
     Ran {
         container_id,
         result,
-        forced,
         entries,
     }
 }
