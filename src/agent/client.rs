@@ -134,8 +134,8 @@ impl AgentConnect {
 
     /// Sends `report` on the call's connection to the agent, if it is up, without waiting (a
     /// line the socket cannot take at once is dropped): the agent receives it whatever its
-    /// datagram queue holds. False when there is no usable connection (then
-    /// [`Reporter::send`]).
+    /// datagram queue holds. False when there is no usable connection or the line was not
+    /// taken whole (then [`Reporter::send`]).
     pub fn report(&self, report: &Report) -> bool {
         let mut link = lock(&self.link);
         let Link::Up(stream) = &mut *link else {
@@ -156,11 +156,13 @@ impl AgentConnect {
         if s.set_nonblocking(true).is_err() {
             return false;
         }
-        if let Err(e) = s.write_all(&line) {
-            tracing::debug!(error = %e, "agent: report dropped");
+        let sent = s.write_all(&line);
+        if let Err(e) = &sent {
+            // The agent drops a line without its end: the datagram carries it instead.
+            tracing::debug!(error = %e, "agent: report not taken on the connection");
         }
         *link = Link::Down(Fallback::AgentError);
-        true
+        sent.is_ok()
     }
 }
 

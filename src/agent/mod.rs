@@ -260,7 +260,7 @@ async fn run_async(
         on_error.clone(),
     ));
     tasks.spawn(cache::watch_nads(kube.clone(), caches.clone(), on_error));
-    let (listener, reports) =
+    let (listener, reports, bound) =
         serve::bind(&s.socket).map_err(io(format!("plugin socket {}", s.socket.display())))?;
     let served = Arc::new(serve::Served {
         caches: caches.clone(),
@@ -330,7 +330,7 @@ async fn run_async(
     };
     endpoint.socket_up.store(false, Ordering::Relaxed);
     tasks.abort_all();
-    serve::unbind(&s.socket);
+    drop(bound);
     if let Some(t) = installer
         && outcome.is_ok()
     {

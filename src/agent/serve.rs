@@ -34,11 +34,12 @@ pub struct Served {
 }
 
 /// Binds `path` as the agent's socket (and `<path>.report`): the directory is created 0700, a
-/// stale socket from an earlier run is replaced, both sockets are 0600.
+/// stale socket from an earlier run is replaced, both sockets are 0600; the guard removes them
+/// when dropped (a failed bind leaves neither).
 ///
 /// # Errors
 /// When the directory or a socket cannot be made, or `path` exists and is not a socket.
-pub fn bind(path: &Path) -> io::Result<(UnixListener, UnixDatagram)> {
+pub fn bind(path: &Path) -> io::Result<(UnixListener, UnixDatagram, Bound)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -50,11 +51,29 @@ pub fn bind(path: &Path) -> io::Result<(UnixListener, UnixDatagram)> {
     for p in [path, report.as_path()] {
         remove_stale(p)?;
     }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    let reports = UnixDatagram::bind(&report)?;
-    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o600))?;
-    Ok((listener, reports))
+    let bound = (|| {
+        let listener = UnixListener::bind(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let reports = UnixDatagram::bind(&report)?;
+        std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o600))?;
+        Ok((listener, reports, Bound(path.to_path_buf())))
+    })();
+    if bound.is_err() {
+        // Neither socket is left for plugins to knock on in vain.
+        unbind(path);
+    }
+    bound
+}
+
+/// Removes the sockets at `path` when dropped: every way out of the agent, a failed start
+/// included.
+#[derive(Debug)]
+pub struct Bound(pub PathBuf);
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        unbind(&self.0);
+    }
 }
 
 /// Removes a socket left by an earlier run; refuses to remove anything else.
