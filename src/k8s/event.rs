@@ -100,41 +100,6 @@ fn event(
     ev
 }
 
-/// A core/v1 Event on the pod from the node agent's health rounds: `Warning NetworkUnhealthy`
-/// when an attachment broke, `Normal NetworkHealthy` when it healed; `message` names the
-/// network, interface and reason.
-pub fn network_health(
-    node: &str,
-    namespace: &str,
-    name: &str,
-    uid: &str,
-    healthy: bool,
-    message: &str,
-) -> Value {
-    let now = now_rfc3339();
-    let (kind, reason) = if healthy {
-        ("Normal", "NetworkHealthy")
-    } else {
-        ("Warning", "NetworkUnhealthy")
-    };
-    json!({
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"generateName": format!("{name}."), "namespace": namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": namespace,
-            "name": name, "uid": uid},
-        "reason": reason,
-        "message": message,
-        "type": kind,
-        "source": {"component": "plexus-agent", "host": node},
-        "reportingComponent": "plexus-agent",
-        "reportingInstance": node,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-    })
-}
-
 /// The current time as RFC 3339 (UTC, seconds), without a date crate.
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()

@@ -268,13 +268,23 @@ impl Health {
 
     /// Posts one transition's event, best effort.
     async fn event(&self, pod: &PodKey, healthy: bool, message: &str) {
-        let ev = crate::k8s::event::network_health(
-            &self.node,
-            &pod.namespace,
-            &pod.name,
-            &pod.uid,
-            healthy,
+        let on = crate::k8s::pod::PodRef {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            uid: Some(pod.uid.clone()),
+        };
+        let reason = if healthy {
+            "NetworkHealthy"
+        } else {
+            "NetworkUnhealthy"
+        };
+        let ev = crate::k8s::event::on_pod(
+            &on,
+            reason,
+            !healthy,
             message,
+            "plexus-agent",
+            Some(&self.node),
         );
         if let Err(e) = self.api.post_event(&pod.namespace, &ev).await {
             tracing::warn!(error = %e, "health: event not recorded");
