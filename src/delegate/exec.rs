@@ -71,6 +71,29 @@ impl ProcessExecutor {
     }
 }
 
+/// Spawns `cmd`, trying again for a moment while exec answers ETXTBSY: the binary is still
+/// open for writing somewhere, e.g. an installer copying it in place, or a child forked by
+/// another thread of this process that has not exec'd yet and holds the descriptor its file
+/// was written through. Anything else, or ETXTBSY for longer, is the spawn's error.
+fn spawn_past_text_busy(cmd: &mut Process) -> std::io::Result<std::process::Child> {
+    let mut wait = std::time::Duration::from_millis(1);
+    loop {
+        match cmd.spawn() {
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+                    && wait <= TEXT_BUSY_LAST_WAIT =>
+            {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The longest single wait of [`spawn_past_text_busy`] (1 + 2 + ... + 64 ms: about 0.13 s in all).
+const TEXT_BUSY_LAST_WAIT: std::time::Duration = std::time::Duration::from_millis(64);
+
 fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
@@ -89,8 +112,7 @@ impl Executor for ProcessExecutor {
         let started = std::time::Instant::now();
         let mut cmd = Process::new(&bin);
         die_with_parent(&mut cmd);
-        let mut child = cmd
-            .env_clear()
+        cmd.env_clear()
             .env("CNI_COMMAND", inv.command.as_str())
             .env("CNI_CONTAINERID", inv.container_id)
             .env("CNI_NETNS", inv.netns)
@@ -101,12 +123,11 @@ impl Executor for ProcessExecutor {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| DelegateError::Spawn {
-                binary: bin.clone(),
-                reason: e.to_string(),
-            })?;
+            .process_group(0);
+        let mut child = spawn_past_text_busy(&mut cmd).map_err(|e| DelegateError::Spawn {
+            binary: bin.clone(),
+            reason: e.to_string(),
+        })?;
         let Finished {
             out,
             overflow,
