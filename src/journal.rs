@@ -231,15 +231,9 @@ impl Journal {
     /// in progress, a corrupt file).
     pub fn peek(&self, container_id: &str) -> Option<Vec<u8>> {
         validate_id(container_id).ok()?;
-        let path = self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}"));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .custom_flags(nofollow())
-            .open(&path)
-            .ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        newest_line(&bytes).ok().map(<[u8]>::to_vec)
+        read_newest(&self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}")))
+            .ok()
+            .flatten()
     }
 
     /// Container ids that currently have a journal file, sorted.
@@ -322,24 +316,7 @@ impl JournalLock {
     /// (a torn write, a file cut short) or is empty; [`JournalError::Io`] if it cannot be opened
     /// or read. Whether the line is a valid record is the caller's judgement.
     pub fn read(&self) -> Result<Option<Vec<u8>>, JournalError> {
-        let mut file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(nofollow())
-            .open(&self.path)
-        {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&self.path, "open")(e)),
-        };
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(io_err(&self.path, "read"))?;
-        newest_line(&bytes)
-            .map(|line| Some(line.to_vec()))
-            .map_err(|reason| JournalError::Corrupt {
-                path: self.path.clone(),
-                reason,
-            })
+        read_newest(&self.path)
     }
 
     /// Records a new version, one line (a newline is added): appended (mode 0600 when the file
@@ -523,5 +500,28 @@ fn sync_dir(dir: &Path) -> Result<(), JournalError> {
 pub(crate) mod memory;
 mod store;
 pub use store::{Held, Store};
+
+/// The newest line of the journal file at `path` (not followed if a symlink); `None` when
+/// there is no file. See [`JournalLock::read`] for the errors.
+fn read_newest(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nofollow())
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, "open")(e)),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io_err(path, "read"))?;
+    newest_line(&bytes)
+        .map(|line| Some(line.to_vec()))
+        .map_err(|reason| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        })
+}
+
 #[cfg(test)]
 mod tests;
