@@ -98,7 +98,8 @@ fn validate_id(id: &str) -> Result<(), JournalError> {
     }
 }
 
-fn nofollow() -> i32 {
+/// `O_NOFOLLOW` for `OpenOptions::custom_flags`.
+pub(crate) fn nofollow() -> i32 {
     // O_NOFOLLOW is a small positive flag on every Linux architecture.
     i32::try_from(OFlags::NOFOLLOW.bits()).unwrap_or(0)
 }

@@ -21,5 +21,7 @@ pub mod netns;
 pub mod plan;
 pub mod plugin;
 pub mod resolve;
+#[cfg(test)]
+mod testutil;
 pub mod text;
 pub mod txn;

@@ -1,9 +1,14 @@
-//! IPAM by the CNI delegation rules: exec the named IPAM plugin through the wrapped executor with
-//! the full config, then apply its addresses and routes inside the pod the way the reference
-//! plugins' `ConfigureIface` does.
+//! IPAM by the CNI delegation rules: run the named IPAM plugin with the full config (host-local
+//! in process when it understands the config, anything else exec'd through the wrapped
+//! executor), then apply its addresses and routes inside the pod the way the reference plugins'
+//! `ConfigureIface` does.
 
 use std::net::IpAddr;
 
+use std::time::Duration;
+
+use super::hostlocal;
+use crate::cni::env::Command;
 use crate::cni::ip::{network, parse_cidr};
 use crate::cni::result::CniResult;
 use crate::delegate::{DelegateError, Executor, Invocation};
@@ -11,7 +16,11 @@ use crate::link::request::{self, NewRoute};
 use crate::link::{Session, Side};
 use crate::netns;
 
-/// Runs the IPAM plugin `ipam_type` with the command of `inv` and the full config `stdin`.
+/// How long in-process IPAM waits for its store's lock when the executor sets no bound.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs the IPAM plugin `ipam_type` with the command of `inv` (DEL or CHECK; ADD is [`add`])
+/// and the full config `stdin`.
 ///
 /// # Errors
 /// The plugin's own error, passed through unchanged (as the reference plugins do).
@@ -21,6 +30,17 @@ pub fn exec(
     inv: &Invocation<'_>,
     stdin: &[u8],
 ) -> Result<Vec<u8>, DelegateError> {
+    if ipam_type == hostlocal::TYPE {
+        let wait = inner.timeout().unwrap_or(LOCK_WAIT);
+        let done = match inv.command {
+            Command::Del => hostlocal::del(inv, stdin, wait)?.map(|()| Vec::new()),
+            Command::Check => hostlocal::check(inv, stdin, wait)?.map(|()| Vec::new()),
+            _ => None,
+        };
+        if let Some(out) = done {
+            return Ok(out);
+        }
+    }
     inner.exec(ipam_type, inv, stdin)
 }
 
@@ -35,9 +55,15 @@ pub fn add(
     stdin: &[u8],
     cni_version: &str,
 ) -> Result<CniResult, DelegateError> {
-    let out = exec(inner, ipam_type, inv, stdin)?;
-    let r = CniResult::from_slice(&out, cni_version)
-        .map_err(|e| super::internal(format!("IPAM plugin returned an invalid result: {e}")))?;
+    let r = if ipam_type == hostlocal::TYPE
+        && let Some(r) = hostlocal::add(inv, stdin, inner.timeout().unwrap_or(LOCK_WAIT))?
+    {
+        r
+    } else {
+        let out = inner.exec(ipam_type, inv, stdin)?;
+        CniResult::from_slice(&out, cni_version)
+            .map_err(|e| super::internal(format!("IPAM plugin returned an invalid result: {e}")))?
+    };
     if r.ips.is_empty() {
         return Err(super::internal("IPAM plugin returned missing IP config"));
     }

@@ -4,6 +4,7 @@
 
 mod cmd;
 pub mod conf;
+pub mod hostlocal;
 pub mod ipam;
 pub mod ipvlan;
 pub mod macvlan;
@@ -167,6 +168,10 @@ impl<E: Executor> BuiltinExecutor<E> {
 }
 
 impl<E: Executor> Executor for BuiltinExecutor<E> {
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.inner.timeout()
+    }
+
     fn exec(
         &self,
         plugin: &str,

@@ -99,6 +99,10 @@ fn is_executable(p: &Path) -> bool {
 }
 
 impl Executor for ProcessExecutor {
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
+
     fn exec(
         &self,
         plugin: &str,

@@ -125,4 +125,10 @@ pub trait Executor: Sync {
         inv: &Invocation<'_>,
         stdin: &[u8],
     ) -> Result<Vec<u8>, DelegateError>;
+
+    /// How long one call may take before it is stopped, when this executor bounds it (work
+    /// done in process, such as waiting for a lock, keeps to the same bound).
+    fn timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }

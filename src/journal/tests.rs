@@ -3,38 +3,21 @@
 use super::*;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::PermissionsExt;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// A unique directory under the system temp dir, removed on drop (also when a test fails).
-struct TempDir(PathBuf);
+use crate::testutil::TempDir;
 
-impl TempDir {
-    fn new() -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        TempDir(std::env::temp_dir().join(format!(
-            "plexus-journal-test-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        )))
-    }
-
+trait JournalDir {
     /// The journal dir: a not-yet-existing subdirectory, so `lock` has to create it.
-    fn journal(&self) -> Journal {
-        Journal::new(self.0.join("journal"))
-    }
+    fn journal(&self) -> Journal;
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+impl JournalDir for TempDir {
+    fn journal(&self) -> Journal {
+        Journal::new(self.0.join("journal"))
     }
 }
 
@@ -85,7 +68,7 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn round_trip_and_overwrite() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
     assert_eq!(l.container_id(), ID);
@@ -103,7 +86,7 @@ fn round_trip_and_overwrite() {
 
 #[test]
 fn read_missing_is_none() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let l = tmp.journal().lock(ID).unwrap();
     assert_eq!(l.r(), None);
     l.sync().unwrap();
@@ -132,7 +115,7 @@ fn torn_or_empty_files_are_corrupt_and_quarantined() {
         ("garbage", b"\x00\xff not json".to_vec(), Unreadable::Torn),
     ];
     for (name, content, want) in cases {
-        let tmp = TempDir::new();
+        let tmp = TempDir::new("journal");
         let j = tmp.journal();
         let l = j.lock(ID).unwrap();
         fs::write(l.path(), &content).unwrap();
@@ -158,7 +141,7 @@ fn torn_or_empty_files_are_corrupt_and_quarantined() {
 
 #[test]
 fn the_newest_line_is_the_record_whatever_it_holds() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let l = tmp.journal().lock(ID).unwrap();
     fs::write(l.path(), b"{\"old\":1}\nnot json but complete\n").unwrap();
     assert_eq!(l.read().unwrap().unwrap(), b"not json but complete");
@@ -166,7 +149,7 @@ fn the_newest_line_is_the_record_whatever_it_holds() {
 
 #[test]
 fn quarantine_without_journal_is_an_error() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let l = tmp.journal().lock(ID).unwrap();
     assert!(matches!(
         l.quarantine(1),
@@ -179,7 +162,7 @@ fn quarantine_without_journal_is_an_error() {
 
 #[test]
 fn modes_are_private() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
     l.w(&rec(1)).unwrap();
@@ -206,7 +189,7 @@ fn invalid_ids_are_rejected() {
         ("all allowed chars", "A9_.-z", true),
         ("255 bytes", &max, true),
     ];
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     for (name, id, valid) in cases {
         assert_eq!(is_valid_container_id(id), *valid, "{name}");
@@ -223,7 +206,7 @@ fn invalid_ids_are_rejected() {
 
 #[test]
 fn list_shows_only_journals() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     assert!(j.list().unwrap().is_empty(), "missing dir lists nothing");
     for id in ["b-id", "a.id"] {
@@ -245,7 +228,7 @@ fn list_shows_only_journals() {
 
 #[test]
 fn remove_deletes_journal_and_lock_file() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
     l.w(&rec(1)).unwrap();
@@ -261,7 +244,7 @@ fn remove_deletes_journal_and_lock_file() {
 
 #[test]
 fn write_failure_is_an_error_and_leaves_no_temp_file() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let l = j.lock(ID).unwrap();
     // Make the write fail: the journal path is a directory.
@@ -276,7 +259,7 @@ fn write_failure_is_an_error_and_leaves_no_temp_file() {
 
 #[test]
 fn a_looser_journal_directory_is_tightened() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     fs::create_dir_all(j.dir()).unwrap();
     fs::set_permissions(j.dir(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -286,7 +269,7 @@ fn a_looser_journal_directory_is_tightened() {
 
 #[test]
 fn appends_until_the_file_is_large_then_compacts() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let l = tmp.journal().lock(ID).unwrap();
     let mut n = 0;
     while fs::metadata(l.path()).map(|m| m.len()).unwrap_or(0) < COMPACT_AT {
@@ -335,7 +318,7 @@ fn wait_until_blocked_on(lock_file: &Path) {
 
 #[test]
 fn same_id_waits_for_the_holder() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let first = j.lock(ID).unwrap();
     let released = Arc::new(AtomicBool::new(false));
@@ -361,7 +344,7 @@ fn same_id_waits_for_the_holder() {
 
 #[test]
 fn different_ids_do_not_wait() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let _a = j.lock("a").unwrap();
     let (tx, rx) = mpsc::channel();
@@ -378,7 +361,7 @@ fn different_ids_do_not_wait() {
 
 #[test]
 fn waiter_survives_remove_and_locks_a_fresh_file() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let lock_path = j.dir().join(format!("{ID}.lock"));
     let a = j.lock(ID).unwrap();
@@ -419,7 +402,7 @@ fn waiter_survives_remove_and_locks_a_fresh_file() {
 
 #[test]
 fn try_lock_gives_nothing_while_held_and_the_lock_once_free() {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("journal");
     let j = tmp.journal();
     let first = j.lock(ID).unwrap();
     first.w(&rec(1)).unwrap();

@@ -1,0 +1,174 @@
+//! host-local in process: the reference IPAM plugin's allocation (one address per range set,
+//! round-robin from the last one handed out, the gateway skipped, no second address for the
+//! same container and interface), release and check, on the reference's own on-disk store and
+//! lock, so the reference binary and plexus can serve the same network turn about. Configs
+//! beyond the common case are left to the binary ([`conf::Parsed::NotUnderstood`]).
+
+pub mod conf;
+pub mod range;
+pub mod store;
+
+use std::time::Duration;
+
+use crate::cni::result::{CniResult, IpConfig};
+use crate::delegate::{DelegateError, Invocation};
+use conf::{HostLocal, Parsed};
+use store::Store;
+
+/// The IPAM `type` this module answers for.
+pub const TYPE: &str = "host-local";
+
+/// The config, when the built-in runs it.
+fn understood(inv: &Invocation<'_>, stdin: &[u8]) -> Option<HostLocal> {
+    if inv.container_id.trim().is_empty() || inv.ifname.is_empty() {
+        tracing::debug!("host-local left to the binary: no container id or interface name");
+        return None;
+    }
+    match conf::parse(stdin, inv.args) {
+        Parsed::Understood(h) => Some(h),
+        Parsed::NotUnderstood(why) => {
+            tracing::debug!(%why, "host-local config left to the binary");
+            None
+        }
+    }
+}
+
+fn open(h: &HostLocal, inv: &Invocation<'_>, wait: Duration) -> Result<Store, DelegateError> {
+    if inv
+        .cancel
+        .is_some_and(crate::delegate::Cancel::is_cancelled)
+    {
+        return Err(DelegateError::Cancelled);
+    }
+    Ok(Store::open(&h.data_dir, &h.network, wait, inv.cancel)?)
+}
+
+/// ADD: one address from each range set, as the reference prints it (no interface index), or
+/// `None` when the config is left to the binary. `wait` bounds the wait for the store's lock.
+///
+/// # Errors
+/// The reference's code-999 messages: an address already held by this container and interface,
+/// a range set with no address left (everything taken so far is released again), or a store
+/// that cannot be used.
+pub fn add(
+    inv: &Invocation<'_>,
+    stdin: &[u8],
+    wait: Duration,
+) -> Result<Option<CniResult>, DelegateError> {
+    let Some(h) = understood(inv, stdin) else {
+        return Ok(None);
+    };
+    let store = open(&h, inv, wait)?;
+    let mut result = CniResult {
+        routes: h.routes.clone(),
+        ..CniResult::default()
+    };
+    for (idx, set) in h.sets.iter().enumerate() {
+        match allocate(&store, inv, set, idx) {
+            Ok(ip) => result.ips.push(ip),
+            Err(e) => {
+                // As the reference: one release per range set already served.
+                for _ in 0..idx {
+                    if let Err(r) = store.release(inv.container_id, inv.ifname) {
+                        tracing::warn!(error = %r, "host-local: releasing after a failed ADD");
+                    }
+                }
+                return Err(super::internal(format!(
+                    "failed to allocate for range {idx}: {e}"
+                )));
+            }
+        }
+    }
+    Ok(Some(result))
+}
+
+/// One address from `set` (index `idx`) for the call's container and interface.
+fn allocate(
+    store: &Store,
+    inv: &Invocation<'_>,
+    set: &range::RangeSet,
+    idx: usize,
+) -> Result<IpConfig, String> {
+    let e = |e: store::StoreError| e.to_string();
+    if let Some(held) = store
+        .held(inv.container_id, inv.ifname)
+        .map_err(e)?
+        .into_iter()
+        .find(|a| set.range_for(*a).is_some())
+    {
+        return Err(format!(
+            "{held} has been allocated to {}, duplicate allocation is not allowed",
+            inv.container_id
+        ));
+    }
+    for (a, r) in set.walk(store.last_reserved(idx)) {
+        if store
+            .reserve(inv.container_id, inv.ifname, a, idx)
+            .map_err(e)?
+        {
+            return Ok(IpConfig {
+                address: format!("{a}/{}", r.prefix),
+                gateway: Some(r.gateway.to_string()),
+                interface: None,
+            });
+        }
+    }
+    Err(format!("no IP addresses available in range set: {set}"))
+}
+
+/// DEL: releases what the container's interface holds (in every range set), or `None` when
+/// the config is left to the binary.
+///
+/// # Errors
+/// Code 999 when the store cannot be read.
+pub fn del(
+    inv: &Invocation<'_>,
+    stdin: &[u8],
+    wait: Duration,
+) -> Result<Option<()>, DelegateError> {
+    let Some(h) = understood(inv, stdin) else {
+        return Ok(None);
+    };
+    let store = open(&h, inv, wait)?;
+    let errors: Vec<String> = h
+        .sets
+        .iter()
+        .filter_map(|_| store.release(inv.container_id, inv.ifname).err())
+        .map(|e| e.to_string())
+        .collect();
+    if errors.is_empty() {
+        Ok(Some(()))
+    } else {
+        Err(super::internal(errors.join(";")))
+    }
+}
+
+/// CHECK: the container holds some address of this network, or `None` when the config is left
+/// to the binary.
+///
+/// # Errors
+/// The reference's message when it holds none; code 999 when the store cannot be read.
+pub fn check(
+    inv: &Invocation<'_>,
+    stdin: &[u8],
+    wait: Duration,
+) -> Result<Option<()>, DelegateError> {
+    let Some(h) = understood(inv, stdin) else {
+        return Ok(None);
+    };
+    let store = open(&h, inv, wait)?;
+    if store
+        .holds(inv.container_id, inv.ifname)
+        .map_err(|e| super::internal(e.to_string()))?
+    {
+        Ok(Some(()))
+    } else {
+        Err(super::internal(format!(
+            "host-local: Failed to find address added by container {}",
+            inv.container_id
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests;
