@@ -512,6 +512,7 @@ fn many_table(many: &[(usize, Vec<Series>)]) -> String {
     let (Some((_, one)), Some((_, eight))) = (many.first(), many.last()) else {
         return o;
     };
+    let mut goal = String::new();
     for (a, b) in one.iter().zip(eight) {
         let (a1, a8) = (a.add_summary().median, b.add_summary().median);
         let (d1, d8) = (a.del_summary().median, b.del_summary().median);
@@ -525,7 +526,19 @@ fn many_table(many: &[(usize, Vec<Series>)]) -> String {
             ms(d8),
             ratio(d8, d1)
         ));
+        if a.who == Who::Parallel {
+            let met = |x: f64, one: f64| agent::verdict(x <= 2.0 * one);
+            goal = format!(
+                "\nTarget with parallelAttach, 8 networks in at most 2x the time of 1: ADD {} ({}), \
+                 DEL {} ({}).\n",
+                ratio(a8, a1),
+                met(a8, a1),
+                ratio(d8, d1),
+                met(d8, d1)
+            );
+        }
     }
+    o.push_str(&goal);
     o
 }
 

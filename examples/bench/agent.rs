@@ -285,7 +285,8 @@ pub fn table(node: &Node, px: &Plexus, cycles: usize) -> Result<String, String> 
     ))
 }
 
-fn verdict(met: bool) -> &'static str {
+/// "met" or "not met", beside a goal.
+pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "not met" }
 }
 
