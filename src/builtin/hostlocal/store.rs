@@ -92,6 +92,8 @@ impl Store {
             .open(&path)
             .map_err(io("open", &path))?;
         let deadline = Instant::now() + wait;
+        // A blocking flock could be neither cancelled nor bounded; holders keep the lock for
+        // well under a millisecond, so waiters poll (1 ms, doubling to 4 ms).
         let mut pause = Duration::from_millis(1);
         loop {
             match lock.try_lock() {
@@ -106,7 +108,7 @@ impl Store {
                 return Err(StoreError::Busy(path, wait));
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
+            pause = (pause * 2).min(Duration::from_millis(4));
         }
         Ok(Store { dir, _lock: lock })
     }
