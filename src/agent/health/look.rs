@@ -13,7 +13,7 @@ use crate::delegate::Executor;
 use crate::health::Reason;
 use crate::journal::Journal;
 use crate::link::PodNet;
-use crate::txn::{Loaded, PodId, Record, State, Step};
+use crate::txn::{Loaded, PodId, Record, Step};
 
 /// A pod as the health rounds know it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -131,13 +131,9 @@ fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
     ))
 }
 
-/// Every added step of `rec`, checked as CHECK checks it.
+/// Every attached step of `rec` ([`Record::attached`]), checked as CHECK checks it.
 fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
-    let steps: Vec<&Step> = rec
-        .steps
-        .iter()
-        .filter(|s| s.state == State::Added)
-        .collect();
+    let steps: Vec<&Step> = rec.attached().collect();
     let found = match crate::agent::leak::unreachable_netns(&rec.netns) {
         // Never a look into what may be another pod's namespace.
         Some(why) => Err(why),
