@@ -524,4 +524,4 @@ fn read_newest(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

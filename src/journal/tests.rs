@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A unique directory under the system temp dir, removed on drop (also when a test fails).
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -27,7 +27,7 @@ impl TempDir {
     }
 
     /// The journal dir: a not-yet-existing subdirectory, so `lock` has to create it.
-    fn journal(&self) -> Journal {
+    pub(crate) fn journal(&self) -> Journal {
         Journal::new(self.0.join("journal"))
     }
 }
