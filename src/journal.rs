@@ -525,4 +525,4 @@ fn read_newest(path: &Path) -> Result<Option<Vec<u8>>, JournalError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -15,7 +15,6 @@ use prometheus_client::registry::Registry;
 use super::cache::Caches;
 use super::proto::{Fallback, Report};
 use crate::journal::Journal;
-use crate::txn::State;
 
 /// `verb`, `result` (`success` or `error`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -410,10 +409,10 @@ impl Metrics {
             if rec.is_stuck() {
                 stuck += 1;
             }
-            let (Some(pod), true) = (&rec.pod, rec.complete) else {
+            let Some(pod) = &rec.pod else {
                 continue;
             };
-            for s in rec.steps.iter().filter(|s| s.state == State::Added) {
+            for s in rec.attached() {
                 self.interfaces
                     .get_or_create(&InterfaceLabels {
                         namespace: pod.namespace.clone(),

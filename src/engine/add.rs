@@ -351,12 +351,13 @@ fn abandon_txn(txn: Txn<'_>) {
     }
 }
 
-/// The network-status entries `rec` describes (the steps with a result, in order): what ADD and
-/// hot-plug write.
+/// The network-status entries `rec` describes: its [attached](Record::attached) steps, in
+/// order, each with its cached result (one whose result cannot be read has nothing to show and
+/// is left out). What ADD and hot-plug write.
 pub fn status_of(rec: &Record) -> Vec<status::NetworkStatus> {
-    let parsed: Vec<_> = rec.steps.iter().map(parsed_result).collect();
-    let inputs: Vec<StatusInput<'_>> = rec
-        .steps
+    let attached: Vec<_> = rec.attached().collect();
+    let parsed: Vec<_> = attached.iter().map(|s| parsed_result(s)).collect();
+    let inputs: Vec<StatusInput<'_>> = attached
         .iter()
         .zip(&parsed)
         .filter_map(|(s, r)| {

@@ -1,12 +1,13 @@
-//! CHECK: plexus itself verifies that every journaled attachment is as ADD left it (whatever the
-//! delegate's cniVersion; the same code as the agent's health rounds, [`crate::health`]), then
-//! each delegate checks its own attachment with the cached result as `prevResult`.
+//! CHECK: plexus itself verifies that every attachment of the record
+//! ([`crate::txn::Record::attached`]) is as ADD left it (whatever the delegate's cniVersion; the
+//! same code as the agent's health rounds, [`crate::health`]), then each delegate checks its own
+//! attachment with the cached result as `prevResult`.
 
 use std::path::Path;
 
 use super::Engine;
 use crate::error::{CheckProblem, Error};
-use crate::txn::{Loaded, Record};
+use crate::txn::{Loaded, Step};
 
 impl Engine<'_> {
     /// CHECK.
@@ -32,8 +33,9 @@ impl Engine<'_> {
                 return Err(Error::UnknownContainer(self.req.container_id.clone()));
             }
         };
-        self.check_in_pod(&rec)?;
-        for step in &rec.steps {
+        let steps: Vec<&Step> = rec.attached().collect();
+        self.check_in_pod(&steps)?;
+        for step in steps {
             crate::health::delegate_check(
                 self.seams.exec,
                 &self.req.container_id,
@@ -47,15 +49,14 @@ impl Engine<'_> {
 
     /// Each step's attachment is as ADD left it ([`crate::health::examine`]): the first that
     /// is not, named.
-    fn check_in_pod(&self, rec: &Record) -> Result<(), Error> {
-        let steps: Vec<&crate::txn::Step> = rec.steps.iter().collect();
-        let found = crate::health::examine(self.seams.net, Path::new(&self.req.netns), &steps)
+    fn check_in_pod(&self, steps: &[&Step]) -> Result<(), Error> {
+        let found = crate::health::examine(self.seams.net, Path::new(&self.req.netns), steps)
             .map_err(|e| Error::Check {
                 network: String::new(),
                 ifname: String::new(),
                 problem: CheckProblem::Unreadable(e),
             })?;
-        for (step, found) in rec.steps.iter().zip(found) {
+        for (step, found) in steps.iter().zip(found) {
             found.map_err(|problem| Error::Check {
                 network: step.network.clone(),
                 ifname: step.ifname.clone(),

@@ -147,14 +147,7 @@ impl Engine<'_> {
     /// Steps a crashed or failed pass left in a complete record (pending, failed, or whose
     /// rollback failed): released and dropped, so the pod is as it was before that pass.
     fn finish_interrupted(&self, txn: &mut Txn<'_>) -> Result<(), Error> {
-        let leftover: Vec<usize> = (0..txn.rec.steps.len())
-            .filter(|&i| {
-                matches!(
-                    txn.rec.steps[i].state,
-                    State::Pending | State::AddFailed | State::ReleaseFailed
-                )
-            })
-            .collect();
+        let leftover = txn.rec.leftover();
         if leftover.is_empty() {
             return Ok(());
         }

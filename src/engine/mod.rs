@@ -10,7 +10,7 @@ pub mod hotplug;
 pub mod multus;
 mod status;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::Path;
 

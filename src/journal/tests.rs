@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::testutil::TempDir;
 
-trait JournalDir {
+pub(crate) trait JournalDir {
     /// The journal dir: a not-yet-existing subdirectory, so `lock` has to create it.
     fn journal(&self) -> Journal;
 }

@@ -256,6 +256,35 @@ impl Record {
         !self.complete && self.steps.iter().any(|s| s.state == State::ReleaseFailed)
     }
 
+    /// The attachments this record says are in the pod now, in plan order: the one rule for
+    /// what network-status lists, what CHECK and the agent's health rounds check and what the
+    /// agent counts as a pod's interfaces.
+    ///
+    /// A step is attached when its record is complete (the runtime's ADD succeeded) and the
+    /// step is [`State::Added`]. Nothing else is: a record that is not complete is an ADD still
+    /// running or one being rolled back (the runtime was or will be told it failed); a pending
+    /// or failed step is a hot-plug addition that never finished; a released one is gone; one
+    /// whose DEL failed is on its way out (a hot-plug addition whose rollback failed, kept only
+    /// for the next DEL or hot-plug pass to release). A hot-plug removal whose DEL fails puts
+    /// its step back to [`State::Added`]: that network is still the pod's and stays listed.
+    pub fn attached(&self) -> impl Iterator<Item = &Step> + '_ {
+        self.steps.iter().filter(|s| self.holds(s))
+    }
+
+    /// Indexes of the steps left over by an interrupted or failed change: the steps still to
+    /// release that are not [`attached`](Self::attached) (in a complete record, what a hot-plug
+    /// pass started and did not finish; in an incomplete one, every unreleased step).
+    pub fn leftover(&self) -> Vec<usize> {
+        (0..self.steps.len())
+            .filter(|&i| self.steps[i].needs_release() && !self.holds(&self.steps[i]))
+            .collect()
+    }
+
+    /// The rule of [`attached`](Self::attached) for one of this record's steps.
+    fn holds(&self, step: &Step) -> bool {
+        self.complete && step.state == State::Added
+    }
+
     /// The cluster network's step (the first), if any.
     pub fn cluster(&self) -> Option<&Step> {
         self.steps.first().filter(|s| s.is_cluster())
@@ -304,9 +333,34 @@ impl Record {
 }
 
 #[cfg(test)]
+pub mod sample;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn attached_is_the_added_steps_of_a_complete_record() {
+        // (complete, state of net1) -> (attached interfaces, leftover indexes)
+        for complete in [true, false] {
+            for state in sample::STATES {
+                let r = sample::record("c", "/n", complete, state);
+                let attached: Vec<&str> = r.attached().map(|s| s.ifname.as_str()).collect();
+                let (want_attached, want_leftover): (Vec<&str>, Vec<usize>) =
+                    match (complete, state) {
+                        (true, State::Added) => (vec!["eth0", "net1"], vec![]),
+                        (true, State::Released) => (vec!["eth0"], vec![]),
+                        (true, _) => (vec!["eth0"], vec![1]),
+                        (false, State::Released) => (vec![], vec![0]),
+                        (false, _) => (vec![], vec![0, 1]),
+                    };
+                let row = format!("complete {complete}, net1 {state:?}");
+                assert_eq!(attached, want_attached, "{row}");
+                assert_eq!(r.leftover(), want_leftover, "{row}");
+            }
+        }
+    }
 
     #[test]
     fn decode_table() {

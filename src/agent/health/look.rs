@@ -1,7 +1,8 @@
 //! One health round's look at the node, on threads of their own (namespaces are entered and
 //! delegates run there): every complete journal record of a pod the agent's cache holds is
 //! locked without waiting (a record an ADD, DEL or hot-plug holds is skipped this round) and
-//! each of its attachments is checked by [`crate::health`], CHECK's own code.
+//! each of its attachments ([`Record::attached`]) is checked by [`crate::health`], CHECK's own
+//! code: in the pod under the lock, then by its delegate's CHECK without it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -13,7 +14,7 @@ use crate::delegate::Executor;
 use crate::health::Reason;
 use crate::journal::Journal;
 use crate::link::PodNet;
-use crate::txn::{Loaded, PodId, Record, State, Step};
+use crate::txn::{Loaded, PodId, Record, Step};
 
 /// A pod as the health rounds know it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,7 +44,8 @@ pub enum Looked {
     /// The record's container id, its pod's attachments, checked, and how long that took
     /// (seconds).
     Checked(String, PodKey, Vec<Attachment>, f64),
-    /// An ADD, DEL or hot-plug held the record: not checked this round.
+    /// An ADD, DEL or hot-plug held the record, or changed it while its delegates were
+    /// checked: not checked this round.
     Busy(String),
     /// Not a record to check: incomplete, of no pod or another pod than the cache's,
     /// unreadable, gone.
@@ -95,7 +97,8 @@ pub fn look_all(eyes: &Eyes<'_>) -> Vec<Looked> {
 }
 
 /// One record: `None` when it is not a checked pod's (incomplete, no pod, another pod,
-/// unreadable, gone).
+/// unreadable, gone). The record's lock is held while it is read and the pod's interfaces are
+/// looked at, never while delegates run: a runtime DEL of the pod does not wait for them.
 fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
     let held = match eyes.journal.try_lock(id) {
         Ok(Some(h)) => h,
@@ -116,8 +119,18 @@ fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
         return None;
     }
     let started = Instant::now();
-    let attachments = check(eyes, &rec);
+    let steps: Vec<&Step> = rec.attached().collect();
+    let mut attachments = in_pod(eyes, &rec, &steps);
     drop(held);
+    if let Some(exec) = eyes.exec
+        && delegates_fail(exec, &rec, &steps, &mut attachments)
+    {
+        match since(eyes, &rec) {
+            Since::Unchanged => {}
+            Since::Busy => return Some(Looked::Busy(id.to_string())),
+            Since::Gone => return None,
+        }
+    }
     let key = PodKey {
         namespace: pod.namespace.clone(),
         name: pod.name.clone(),
@@ -131,17 +144,12 @@ fn look(eyes: &Eyes<'_>, id: &str) -> Option<Looked> {
     ))
 }
 
-/// Every added step of `rec`, checked as CHECK checks it.
-fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
-    let steps: Vec<&Step> = rec
-        .steps
-        .iter()
-        .filter(|s| s.state == State::Added)
-        .collect();
+/// Each of `steps` (the record's attached steps) looked at in the pod as CHECK looks at it.
+fn in_pod(eyes: &Eyes<'_>, rec: &Record, steps: &[&Step]) -> Vec<Attachment> {
     let found = match crate::agent::leak::unreachable_netns(&rec.netns) {
         // Never a look into what may be another pod's namespace.
         Some(why) => Err(why),
-        None => crate::health::examine(eyes.net, Path::new(&rec.netns), &steps)
+        None => crate::health::examine(eyes.net, Path::new(&rec.netns), steps)
             .map_err(|e| format!("cannot read the pod's interfaces: {e}")),
     };
     steps
@@ -156,11 +164,7 @@ fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
                         "the pod's interfaces were not all read".to_string(),
                     )),
                     Some(Err(p)) => Some((p.reason(), p.to_string())),
-                    Some(Ok(())) => eyes.exec.and_then(|exec| {
-                        crate::health::delegate_check(exec, &rec.container_id, &rec.netns, step)
-                            .err()
-                            .map(|f| (Reason::CheckFailed, f.source.to_string()))
-                    }),
+                    Some(Ok(())) => None,
                 },
             };
             Attachment {
@@ -171,3 +175,56 @@ fn check(eyes: &Eyes<'_>, rec: &Record) -> Vec<Attachment> {
         })
         .collect()
 }
+
+/// The delegate's own CHECK of each attachment found well in the pod; true when one failed.
+fn delegates_fail(
+    exec: &dyn Executor,
+    rec: &Record,
+    steps: &[&Step],
+    attachments: &mut [Attachment],
+) -> bool {
+    let mut failed = false;
+    for (a, step) in attachments.iter_mut().zip(steps) {
+        if a.problem.is_some() {
+            continue;
+        }
+        if let Err(f) = crate::health::delegate_check(exec, &rec.container_id, &rec.netns, step) {
+            a.problem = Some((Reason::CheckFailed, f.source.to_string()));
+            failed = true;
+        }
+    }
+    failed
+}
+
+/// What became of a record since it was read, its lock let go meanwhile.
+#[derive(Debug, PartialEq, Eq)]
+enum Since {
+    /// As it was: what was found stands.
+    Unchanged,
+    /// Held by an ADD, DEL or hot-plug now, or changed: checked again soon.
+    Busy,
+    /// Removed (a DEL finished), or no longer readable: not a record to check.
+    Gone,
+}
+
+/// Whether `rec` is still its container's record as it was read: a delegate CHECK that failed
+/// while a DEL or hot-plug changed the pod says nothing of the pod.
+fn since(eyes: &Eyes<'_>, rec: &Record) -> Since {
+    let held = match eyes.journal.try_lock(&rec.container_id) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Since::Busy,
+        Err(_) => return Since::Gone,
+    };
+    match crate::txn::load(&held) {
+        Ok(Loaded::Record(now)) if now == *rec => Since::Unchanged,
+        Ok(Loaded::Missing) => {
+            let _ = held.remove();
+            Since::Gone
+        }
+        Ok(Loaded::Record(_)) => Since::Busy,
+        _ => Since::Gone,
+    }
+}
+
+#[cfg(test)]
+mod tests;

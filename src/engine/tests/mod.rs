@@ -3,7 +3,7 @@
 
 mod add;
 mod del;
-mod fakes;
+pub mod fakes;
 mod hotplug;
 mod parallel;
 mod verbs;

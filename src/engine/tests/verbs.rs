@@ -5,6 +5,9 @@ use serde_json::{Value, json};
 use super::fakes::{Fake, FakeCluster};
 use super::{Case, case, nad, req};
 use crate::cni::env::{Command, Request};
+use crate::engine::hotplug::status_of;
+use crate::txn::State;
+use crate::txn::record::sample::{self, STATES};
 
 #[test]
 fn check_looks_in_the_pod_then_asks_each_delegate() {
@@ -32,6 +35,40 @@ fn check_looks_in_the_pod_then_asks_each_delegate() {
     let err = c.run(&fake, &unknown, |e| e.check()).unwrap_err();
     assert_eq!(err.code(), 3);
     assert!(c.store.current("nope").is_none());
+}
+
+#[test]
+fn check_and_network_status_take_only_attached_steps() {
+    // Pod ns/p's complete record: eth0 added, net1 in each state (with the result its ADD
+    // gave). Only an added net1 is listed, looked at in the pod and CHECKed by its delegate.
+    let check = req(Command::Check, "IgnoreUnknown=1");
+    for state in STATES {
+        let mut c = case(&["bridge"], json!({}));
+        let rec = sample::record("c1", "/run/netns/x", true, state);
+        c.store.put("c1", &rec.encode().unwrap());
+        let attached = state == State::Added;
+        let listed: Vec<Option<String>> =
+            status_of(&rec).into_iter().map(|e| e.interface).collect();
+        let mut want = vec![Some("eth0".to_string())];
+        let mut calls = vec!["CHECK eth0 bridge"];
+        if attached {
+            want.push(Some("net1".into()));
+            calls.push("CHECK net1 bridge");
+        }
+        assert_eq!(listed, want, "network-status with net1 {state:?}");
+        let fake = Fake::default();
+        c.run(&fake, &check, |e| e.check())
+            .unwrap_or_else(|e| panic!("CHECK with net1 {state:?}: {e}"));
+        assert_eq!(fake.take(), calls, "delegates CHECKed with net1 {state:?}");
+        // net1's interface gone from the pod fails CHECK only when net1 is attached.
+        c.net.missing = vec!["net1".into()];
+        let r = c.run(&fake, &check, |e| e.check());
+        match (attached, r) {
+            (true, Err(e)) => assert!(e.to_string().contains("interface net1"), "{e}"),
+            (false, Ok(())) => {}
+            (_, r) => panic!("CHECK with net1 {state:?} missing: {r:?}"),
+        }
+    }
 }
 
 #[test]
