@@ -250,10 +250,11 @@ impl Record {
         self.steps.iter().all(|s| !s.needs_release())
     }
 
-    /// True when a DEL (or a rollback) of some step failed and the record waits for the next
-    /// DEL: `plexus inspect` shows it `stuck`.
+    /// True when a DEL of some step failed (a rollback, the runtime's DEL, or the rollback of
+    /// a hot-plug addition in a complete record) and the step waits for the next DEL or
+    /// hot-plug pass: `plexus inspect` shows it `stuck`, the agent counts it.
     pub fn is_stuck(&self) -> bool {
-        !self.complete && self.steps.iter().any(|s| s.state == State::ReleaseFailed)
+        self.steps.iter().any(|s| s.state == State::ReleaseFailed)
     }
 
     /// The attachments this record says are in the pod now, in plan order: the one rule for
@@ -358,6 +359,9 @@ mod tests {
                 let row = format!("complete {complete}, net1 {state:?}");
                 assert_eq!(attached, want_attached, "{row}");
                 assert_eq!(r.leftover(), want_leftover, "{row}");
+                // A failed DEL is stuck whether or not the record is complete (a hot-plug
+                // addition's failed rollback lives in a complete one).
+                assert_eq!(r.is_stuck(), state == State::ReleaseFailed, "{row}");
             }
         }
     }

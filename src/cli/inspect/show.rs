@@ -114,13 +114,13 @@ pub(crate) fn table(listing: &Listing) -> String {
     out
 }
 
-/// A record's state in one word: `complete`, `stuck` (a DEL of some attachment failed and
-/// every DEL retries it), or `incomplete` (an ADD in progress or interrupted).
+/// A record's state in one word: `stuck` (a DEL of some attachment failed and the next DEL or
+/// hot-plug pass retries it), `complete`, or `incomplete` (an ADD in progress or interrupted).
 fn record_state(r: &Record) -> &'static str {
-    if r.complete {
-        "complete"
-    } else if r.is_stuck() {
+    if r.is_stuck() {
         "stuck"
+    } else if r.complete {
+        "complete"
     } else {
         "incomplete"
     }
