@@ -300,3 +300,32 @@ fn fifty_parallel_adds_are_served_by_one_agent() {
             .ok();
     }
 }
+
+#[test]
+fn metrics_read_the_journal_the_conflist_names_now() {
+    let c = Cluster::new("ag5", 232);
+    c.put_nad("ns", "mv", Some(&c.macvlan(1)));
+    let pod = Pod::new("ns", "p");
+    put_pod_on(&c, &pod, NODE, &[(NETWORKS, "mv")]);
+    let agent = Agent::start(&c, &c.conf(), &[]);
+    let conf = conf_with_agent(&c, &agent.socket);
+    agent.wait_for_pod(&pod);
+    let netns = c.env.add_pod();
+    c.cni("ADD", "ctr-ag5", &netns, &pod, &conf).ok();
+    let records = |a: &Agent| {
+        let (_, t) = a.http("/metrics");
+        agent_support::metric(&t, "plexus_journal_records", &[])
+    };
+    assert_eq!(records(&agent), Some(1.0));
+    // The conflist is rewritten (a re-install with another cniDir): the next scrape reads the
+    // journal it names now, not the one the agent saw at its start.
+    let elsewhere = c.env.dir.join("other-journal");
+    std::fs::create_dir_all(&elsewhere).expect("other journal dir");
+    let mut moved = c.conf();
+    moved["cniDir"] = json!(elsewhere);
+    let list = json!({"cniVersion": moved["cniVersion"], "name": "plexus-cni-network",
+        "plugins": [moved]});
+    std::fs::write(&agent.conflist, list.to_string()).expect("rewrite conflist");
+    assert_eq!(records(&agent), Some(0.0));
+    c.cni("DEL", "ctr-ag5", &netns, &pod, &conf).ok();
+}

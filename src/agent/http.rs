@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 
 use super::cache::Caches;
 use super::metrics::Metrics;
-use crate::journal::Journal;
 
 /// What the endpoints read.
 pub struct Endpoint {
@@ -25,8 +24,9 @@ pub struct Endpoint {
     pub caches: Arc<Caches>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
-    /// The journal (metrics).
-    pub journal: Journal,
+    /// The installed conflist: its plexus config names the journal the metrics read, resolved
+    /// at each scrape (an install or an edit after the agent started is seen).
+    pub conflist: PathBuf,
     /// Set once the plugin socket is served.
     pub socket_up: AtomicBool,
     /// The CNI config directory, when the agent keeps the node installed.
@@ -85,9 +85,11 @@ async fn handle(
             super::serve::drain(&ep.reports, &ep.metrics);
             // Reading the journal is file I/O: not on the runtime's thread.
             let e = ep.clone();
-            let body = tokio::task::spawn_blocking(move || e.metrics.encode(&e.journal, &e.caches))
-                .await
-                .unwrap_or_default();
+            let body = tokio::task::spawn_blocking(move || {
+                e.metrics.encode(&super::journal_of(&e.conflist), &e.caches)
+            })
+            .await
+            .unwrap_or_default();
             text(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -134,6 +134,16 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
     move |source| AgentError::Io { what, source }
 }
 
+/// The journal the plugin installed by `conflist` writes (the default directory when the
+/// conflist cannot be read yet).
+pub fn journal_of(conflist: &Path) -> crate::journal::Journal {
+    crate::journal::Journal::new(
+        plexus_config(conflist)
+            .map(|c| c.cni_dir)
+            .unwrap_or_else(|_| PathBuf::from(crate::config::DEFAULT_CNI_DIR)),
+    )
+}
+
 /// plexus's config as the runtime gives it to the plugin: the conflist's plexus plugin with the
 /// list's `cniVersion` and `name`, as libcni passes them.
 ///
@@ -270,13 +280,10 @@ async fn run_async(
     tasks.spawn(serve::serve(listener, served));
     let reports = Arc::new(reports);
     tasks.spawn(serve::reports(reports.clone(), metrics.clone()));
-    let journal_dir = plexus_config(&s.conflist)
-        .map(|c| c.cni_dir)
-        .unwrap_or_else(|_| PathBuf::from(crate::config::DEFAULT_CNI_DIR));
     let endpoint = Arc::new(http::Endpoint {
         caches: caches.clone(),
         metrics: metrics.clone(),
-        journal: crate::journal::Journal::new(journal_dir),
+        conflist: s.conflist.clone(),
         socket_up: true.into(),
         install_conf_dir: install.as_ref().map(|o| o.conf_dir.clone()),
         reports,
