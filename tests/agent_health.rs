@@ -412,3 +412,48 @@ fn plexus_check_and_the_agent_say_the_same_with_the_same_code() {
         "{condition_message}"
     );
 }
+
+#[test]
+fn a_restarted_agent_neither_rewrites_the_condition_nor_repeats_its_events() {
+    let Setup {
+        c,
+        agent,
+        pod,
+        netns,
+        conf: _,
+    } = setup("ah7", 243, "--health-interval-seconds=1");
+    wait_condition(&c, &agent, &pod, "True", Some("NetworksReady"));
+    sh(&["ip", "-n", &netns, "link", "set", "net1", "down"]);
+    wait_condition(&c, &agent, &pod, "False", Some("LinkDown"));
+    let status_patches = || c.api.count("PATCH", &pod.status_path());
+    let warnings = || {
+        c.api
+            .events()
+            .iter()
+            .filter(|e| e["reason"] == "NetworkUnhealthy")
+            .count()
+    };
+    // Its event follows the PATCH.
+    assert!(
+        common::wait_for(DEADLINE, || warnings() == 1),
+        "{:#?}",
+        c.api.events()
+    );
+    let (written, warned) = (status_patches(), warnings());
+    // The agent is replaced (a DaemonSet rollout): the new one finds the pod as it was left.
+    drop(agent);
+    let agent = Agent::start(&c, &c.conf(), &["--health-interval-seconds=1"]);
+    agent.wait_for_pod(&pod);
+    let rounds = common::wait_for(DEADLINE, || checks(&agent, "LinkDown") >= 3.0);
+    assert!(rounds, "the new agent did not check: {}", agent.log());
+    assert_eq!(
+        status_patches(),
+        written,
+        "the same condition was written again"
+    );
+    assert_eq!(warnings(), warned, "the same breakage was reported again");
+    // A real change is still written, with its event.
+    sh(&["ip", "-n", &netns, "link", "set", "net1", "up"]);
+    wait_condition(&c, &agent, &pod, "True", Some("NetworksReady"));
+    assert_eq!(status_patches(), written + 1);
+}

@@ -2,7 +2,7 @@
 //! NAD, fed by kube-runtime watchers (list, then watch from the list's revision; a dropped
 //! watch resumes, `410 Gone` re-lists, errors back off), each keeping only what plexus reads:
 //! a pod's uid, the annotations plexus reads, its network-status and `hostNetwork` (for
-//! hot-plug), a NAD's config and resource name. A cache is
+//! hot-plug), its domain-prefixed conditions (for health), a NAD's config and resource name. A cache is
 //! synced once its first list is complete; a re-list replaces it whole when it completes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 mod watched;
-pub use watched::{WatchedNad, WatchedPod, WatchedPodSpec};
+pub use watched::{PodCondition, WatchedNad, WatchedPod, WatchedPodSpec, WatchedPodStatus};
 use watched::{slim_nad, slim_pod};
 
 use crate::k8s::nad::RESOURCE_NAME_ANNOTATION;
@@ -35,6 +35,9 @@ pub struct SlimPod {
     pub host_network: bool,
     /// The network-status annotation (hot-plug compares it with the journal).
     pub network_status: Option<String>,
+    /// Its custom (domain-prefixed) conditions: the health condition the agent wrote before
+    /// a restart is not written again.
+    pub conditions: Vec<PodCondition>,
     /// How many times the cache saw `annotations` change (an edit of a running pod).
     pub edits: u32,
 }
@@ -317,6 +320,7 @@ mod tests {
                 annotations: BTreeMap::new(),
                 host_network: false,
                 network_status: None,
+                conditions: Vec::new(),
                 edits: 0,
             },
         )

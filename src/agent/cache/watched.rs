@@ -10,8 +10,8 @@ use super::{Key, SlimNad, SlimPod};
 use crate::k8s::nad::{NetworkAttachmentDefinitionSpec, RESOURCE_NAME_ANNOTATION};
 use crate::k8s::selection::{DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION};
 
-/// A pod as the watcher decodes it: metadata only (the spec and status are skipped, never
-/// held).
+/// A pod as the watcher decodes it: metadata, `hostNetwork` and the status's conditions (the
+/// rest of the spec and status is skipped, never held).
 #[derive(Debug, Clone, Deserialize)]
 pub struct WatchedPod {
     /// Metadata.
@@ -20,6 +20,45 @@ pub struct WatchedPod {
     /// The one field of the spec plexus reads.
     #[serde(default)]
     pub spec: Option<WatchedPodSpec>,
+    /// The one field of the status plexus reads.
+    #[serde(default)]
+    pub status: Option<WatchedPodStatus>,
+}
+
+/// What plexus reads of a pod's status.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct WatchedPodStatus {
+    /// `conditions`.
+    #[serde(default)]
+    pub conditions: Vec<PodCondition>,
+}
+
+/// A pod condition as the API writes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct PodCondition {
+    /// `type`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// `status`: `True`, `False` or `Unknown`.
+    #[serde(default)]
+    pub status: String,
+    /// `reason`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// `message`.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// `lastTransitionTime`.
+    #[serde(rename = "lastTransitionTime", default)]
+    pub last_transition_time: Option<String>,
+}
+
+impl PodCondition {
+    /// A condition a controller or agent owns (a domain-prefixed type, as readiness gates
+    /// use), not one of the kubelet's own (`Ready`, `PodScheduled`...).
+    pub fn is_custom(&self) -> bool {
+        self.kind.contains('/')
+    }
 }
 
 /// What plexus reads of a pod's spec.
@@ -103,6 +142,13 @@ pub(super) fn slim_pod(p: WatchedPod) -> (Key, SlimPod) {
         annotations,
         host_network: p.spec.is_some_and(|s| s.host_network),
         network_status,
+        conditions: p
+            .status
+            .map(|s| s.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(PodCondition::is_custom)
+            .collect(),
         edits: 0,
     };
     (k, pod)

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::look::Attachment;
+use crate::agent::cache::PodCondition;
 use crate::health::Reason;
 
 /// The condition type written unless `--health-condition-type` says otherwise.
@@ -143,6 +144,28 @@ pub fn transitions(prev: Option<&Written>, attachments: &[Attachment]) -> Vec<(b
         .collect()
 }
 
+/// What an earlier agent (before a restart) wrote, read back from the pod: when the pod
+/// already carries condition `kind` saying exactly what `next` says, `next` with the pod's
+/// transition time, so neither the condition nor its events are written again.
+pub fn already_on_pod(kind: &str, on_pod: &[PodCondition], next: &Written) -> Option<Written> {
+    let c = on_pod.iter().find(|c| c.kind == kind)?;
+    let status = if next.condition.healthy {
+        "True"
+    } else {
+        "False"
+    };
+    let same = c.status == status
+        && c.reason.as_deref() == Some(next.condition.reason.as_str())
+        && c.message.as_deref() == Some(next.condition.message.as_str());
+    same.then(|| Written {
+        since: c
+            .last_transition_time
+            .clone()
+            .unwrap_or_else(|| next.since.clone()),
+        ..next.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +216,38 @@ mod tests {
             )]
         );
         assert_eq!(next(Some(&other), &healthy, "t3").since, "t3");
+    }
+
+    #[test]
+    fn a_condition_an_earlier_agent_wrote_is_taken_as_written() {
+        let down = [att("eth0", None), att("net1", Some(Reason::LinkDown))];
+        let next = next(None, &down, "t9");
+        let on_pod = |status: &str, reason: &str, message: &str| PodCondition {
+            kind: DEFAULT_TYPE.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            last_transition_time: Some("t1".into()),
+        };
+        let same = on_pod("False", "LinkDown", &next.condition.message);
+        let taken = already_on_pod(DEFAULT_TYPE, std::slice::from_ref(&same), &next);
+        assert_eq!(taken.as_ref().map(|w| w.since.as_str()), Some("t1"));
+        assert_eq!(taken.map(|w| w.problems), Some(next.problems.clone()));
+        // Anything else differing: written again.
+        for (row, c) in [
+            (
+                "status",
+                on_pod("True", "LinkDown", &next.condition.message),
+            ),
+            (
+                "reason",
+                on_pod("False", "AddressMissing", &next.condition.message),
+            ),
+            ("message", on_pod("False", "LinkDown", "other")),
+        ] {
+            assert_eq!(already_on_pod(DEFAULT_TYPE, &[c], &next), None, "{row}");
+        }
+        assert_eq!(already_on_pod("example.com/other", &[same], &next), None);
+        assert_eq!(already_on_pod(DEFAULT_TYPE, &[], &next), None);
     }
 }

@@ -226,36 +226,70 @@ impl Health {
                 self.metrics.health.forget(gone);
             }
             entry.series = series;
-            let now = crate::k8s::event::now_rfc3339();
-            let next = condition::next(entry.written.as_ref(), &attachments, &now);
-            if entry
-                .written
-                .as_ref()
-                .is_some_and(|w| w.condition == next.condition)
-            {
-                continue;
-            }
-            match self.write(&pod, &next).await {
-                Ok(true) => {
-                    for (healthy, message) in
-                        condition::transitions(entry.written.as_ref(), &attachments)
-                    {
-                        self.event(&pod, healthy, &message).await;
-                    }
-                    entry.written = Some(next);
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    round.failed += 1;
-                    tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), error = %e,
-                        "health: condition not written; retrying next round");
-                }
+            if !self.settle(&pod, entry, &attachments).await {
+                round.failed += 1;
             }
         }
         if full {
             self.forget_gone(known);
         }
         round
+    }
+
+    /// Writes the pod's condition (and posts its transitions' events) when it differs from what
+    /// was written, or what an earlier agent left on the pod. False when the PATCH failed (the
+    /// next round retries).
+    async fn settle(
+        &self,
+        pod: &PodKey,
+        entry: &mut Known,
+        attachments: &[look::Attachment],
+    ) -> bool {
+        let now = crate::k8s::event::now_rfc3339();
+        let next = condition::next(entry.written.as_ref(), attachments, &now);
+        if entry.written.is_none()
+            && let Some(w) = self.written_before(pod, &next)
+        {
+            entry.written = Some(w);
+            return true;
+        }
+        if entry
+            .written
+            .as_ref()
+            .is_some_and(|w| w.condition == next.condition)
+        {
+            return true;
+        }
+        match self.write(pod, &next).await {
+            Ok(true) => {
+                for (healthy, message) in
+                    condition::transitions(entry.written.as_ref(), attachments)
+                {
+                    self.event(pod, healthy, &message).await;
+                }
+                entry.written = Some(next);
+                true
+            }
+            Ok(false) => true,
+            Err(e) => {
+                tracing::warn!(pod = %format!("{}/{}", pod.namespace, pod.name), error = %e,
+                    "health: condition not written; retrying next round");
+                false
+            }
+        }
+    }
+
+    /// The condition as an earlier agent left it on the pod, when it says what `next` says.
+    fn written_before(
+        &self,
+        pod: &PodKey,
+        next: &condition::Written,
+    ) -> Option<condition::Written> {
+        let cached = self
+            .caches
+            .pod(&(pod.namespace.clone(), pod.name.clone()))
+            .filter(|p| pod.uid.is_empty() || p.uid == pod.uid)?;
+        condition::already_on_pod(&self.args.health_condition_type, &cached.conditions, next)
     }
 
     /// PATCHes the pod's condition.
