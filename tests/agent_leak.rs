@@ -196,7 +196,7 @@ fn the_leak_collector_releases_only_what_every_guard_says_is_gone() {
         ));
         assert!(
             caches
-                .wait_for(Duration::from_secs(60), |c| c.pod_state().synced)
+                .wait_until(Duration::from_secs(60), |c| c.pod_state().synced)
                 .await
         );
         let outcomes = collector(caches).pass().await.unwrap();

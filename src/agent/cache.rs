@@ -214,20 +214,36 @@ impl Caches {
             .collect()
     }
 
-    /// Waits until `ready` holds or `wait` passes; whether it holds.
-    pub async fn wait_for(&self, wait: Duration, ready: impl Fn(&Caches) -> bool) -> bool {
+    /// Looks with `look` until it answers `Ok` or `wait` passes (then its last answer): each
+    /// look builds its answer, so the caller never reads the cache a second time.
+    ///
+    /// # Errors
+    /// `look`'s `Err` when `wait` passed without an `Ok`.
+    pub async fn wait_for<T, E>(
+        &self,
+        wait: Duration,
+        look: impl Fn(&Caches) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut rx = self.changed.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             rx.borrow_and_update();
-            if ready(self) {
-                return true;
+            let answer = look(self);
+            if answer.is_ok() {
+                return answer;
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
-                _ => return ready(self),
+                _ => return look(self),
             }
         }
+    }
+
+    /// Waits until `ready` holds or `wait` passes; whether it holds.
+    pub async fn wait_until(&self, wait: Duration, ready: impl Fn(&Caches) -> bool) -> bool {
+        self.wait_for(wait, |c| if ready(c) { Ok(()) } else { Err(()) })
+            .await
+            .is_ok()
     }
 
     fn touched(&self) {
@@ -407,7 +423,9 @@ mod tests {
         let c = Arc::new(Caches::default());
         let a = ("ns".to_string(), "a".to_string());
         assert!(
-            !c.wait_for(Duration::ZERO, |c| c.pod(&a).is_some()).await,
+            c.wait_for(Duration::ZERO, |c| c.pod(&a).ok_or(()))
+                .await
+                .is_err(),
             "not there"
         );
         let writer = c.clone();
@@ -418,8 +436,9 @@ mod tests {
             writer.apply_pod(Change::Apply(k, v));
         });
         assert!(
-            c.wait_for(Duration::from_secs(30), |c| c.pod(&a).is_some())
+            c.wait_for(Duration::from_secs(30), |c| c.pod(&a).ok_or(()))
                 .await
+                .is_ok()
         );
         task.await.unwrap();
     }

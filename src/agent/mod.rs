@@ -352,7 +352,7 @@ async fn run_async(
 async fn collect(collector: leak::Collector, interval: Duration) {
     collector
         .caches
-        .wait_for(interval, |c| c.pod_state().synced)
+        .wait_until(interval, |c| c.pod_state().synced)
         .await;
     loop {
         match collector.pass().await {

@@ -196,40 +196,37 @@ async fn answer(line: &[u8], served: &Served) -> (&'static str, Reply) {
             uid,
         } => {
             let key: Key = (namespace, name);
-            let the_one = |c: &Caches| {
-                c.pod_state().synced
-                    && c.pod(&key)
-                        .is_some_and(|p| uid.as_deref().is_none_or(|u| u == p.uid))
-            };
-            caches.wait_for(wait, the_one).await;
-            let reply = match (caches.pod_state().synced, caches.pod(&key)) {
-                (false, _) => Reply::Unknown {
+            // Ok: the pod asked for; Err: what to answer if it does not come in time (another
+            // incarnation is answered as it is: the plugin sees the mismatch).
+            let look = |c: &Caches| match (c.pod_state().synced, c.pod(&key)) {
+                (false, _) => Err(Reply::Unknown {
                     reason: Fallback::NotSynced,
-                },
-                (true, None) => Reply::Unknown {
+                }),
+                (true, None) => Err(Reply::Unknown {
                     reason: Fallback::NotCached,
-                },
-                // Another incarnation is answered as it is: the plugin sees the mismatch.
-                (true, Some(p)) => Reply::Pod {
-                    uid: p.uid,
-                    annotations: p.annotations,
-                },
+                }),
+                (true, Some(p)) => {
+                    let right = uid.as_deref().is_none_or(|u| u == p.uid);
+                    let reply = Reply::Pod {
+                        uid: p.uid,
+                        annotations: p.annotations,
+                    };
+                    if right { Ok(reply) } else { Err(reply) }
+                }
             };
-            ("pod", reply)
+            ("pod", either(caches.wait_for(wait, look).await))
         }
         Question::Nads { keys } => {
-            let all = |c: &Caches| c.nad_state().synced && c.nads(&keys).is_some();
-            caches.wait_for(wait, all).await;
-            let reply = match (caches.nad_state().synced, caches.nads(&keys)) {
-                (false, _) => Reply::Unknown {
+            let look = |c: &Caches| match (c.nad_state().synced, c.nads(&keys)) {
+                (false, _) => Err(Reply::Unknown {
                     reason: Fallback::NotSynced,
-                },
-                (true, None) => Reply::Unknown {
+                }),
+                (true, None) => Err(Reply::Unknown {
                     reason: Fallback::NotCached,
-                },
-                (true, Some(nads)) => Reply::Nads { nads },
+                }),
+                (true, Some(nads)) => Ok(Reply::Nads { nads }),
             };
-            ("nads", reply)
+            ("nads", either(caches.wait_for(wait, look).await))
         }
         Question::Status {
             namespace,
@@ -295,4 +292,9 @@ fn count(datagram: &[u8], metrics: &Metrics) {
     if let Ok(r) = serde_json::from_slice::<Report>(datagram) {
         metrics.report(&r);
     }
+}
+
+/// The reply, whether the cache had what was asked for or time ran out.
+fn either(r: Result<Reply, Reply>) -> Reply {
+    r.unwrap_or_else(|e| e)
 }

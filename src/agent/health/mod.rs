@@ -113,7 +113,7 @@ impl Health {
         let interval = Duration::from_secs(self.args.health_interval_seconds);
         let tick = NEW_RECORDS.min(interval);
         self.caches
-            .wait_for(interval, |c| c.pod_state().synced)
+            .wait_until(interval, |c| c.pod_state().synced)
             .await;
         let mut known = HashMap::new();
         let mut settled = BTreeSet::new();

@@ -155,7 +155,7 @@ type Finished = (Key, Option<Ran>);
 pub async fn run(h: Hotplug) {
     while !h
         .caches
-        .wait_for(Duration::from_secs(3600), |c| c.pod_state().synced)
+        .wait_until(Duration::from_secs(3600), |c| c.pod_state().synced)
         .await
     {}
     let mut changed = h.caches.subscribe();
