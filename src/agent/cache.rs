@@ -208,6 +208,11 @@ impl Caches {
     /// The NADs at `keys`, each as the API returns what plexus reads; `None` when one is not
     /// cached.
     pub fn nads(&self, keys: &[Key]) -> Option<Vec<Value>> {
+        self.nads_each(keys).into_iter().collect()
+    }
+
+    /// The NAD at each of `keys` (`None` where it is not cached), read under one lock.
+    pub fn nads_each(&self, keys: &[Key]) -> Vec<Option<Value>> {
         let s = read(&self.nads);
         keys.iter()
             .map(|k| s.objects.get(k).map(|n| n.to_object(k)))

@@ -233,6 +233,26 @@ impl Api {
         .await
     }
 
+    /// The NADs at `keys`, fetched at once; the ones that exist, by key.
+    ///
+    /// # Errors
+    /// The first [`ApiError`] of a fetch (anything but a 404).
+    pub async fn get_nads(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<std::collections::HashMap<(String, String), NadObject>, ApiError> {
+        let results =
+            futures_util::future::join_all(keys.iter().map(|(ns, name)| self.get_nad(ns, name)))
+                .await;
+        let mut out = std::collections::HashMap::new();
+        for (key, r) in keys.iter().zip(results) {
+            if let Some(nad) = r? {
+                out.insert(key.clone(), nad);
+            }
+        }
+        Ok(out)
+    }
+
     /// One JSON merge PATCH of the pod's `status` subresource setting `annotations`.
     /// Returns false when the pod no longer exists.
     ///

@@ -94,17 +94,7 @@ impl Cluster for ApiCluster {
 
     fn nads(&self, wanted: &[NadKey]) -> Result<HashMap<NadKey, NadObject>, ApiError> {
         let s = &self.0;
-        let api = s.api();
-        let results = s.block_on(futures_util::future::join_all(
-            wanted.iter().map(|(ns, name)| api.get_nad(ns, name)),
-        ));
-        let mut out = HashMap::new();
-        for (key, r) in wanted.iter().zip(results) {
-            if let Some(nad) = r? {
-                out.insert(key.clone(), nad);
-            }
-        }
-        Ok(out)
+        s.block_on(s.api().get_nads(wanted))
     }
 
     fn patch_status(

@@ -39,27 +39,25 @@ impl Cluster for AgentCluster {
     }
 
     fn nads(&self, wanted: &[NadKey]) -> Result<HashMap<NadKey, NadObject>, ApiError> {
+        let synced = self.caches.nad_state().synced;
+        let cached = if synced {
+            self.caches.nads_each(wanted)
+        } else {
+            vec![None; wanted.len()]
+        };
         let mut out = HashMap::new();
         let mut missing = Vec::new();
-        let synced = self.caches.nad_state().synced;
-        for key in wanted {
-            let cached = synced
-                .then(|| self.caches.nads(std::slice::from_ref(key)))
-                .flatten()
-                .and_then(|mut v| v.pop())
-                .and_then(|v| serde_json::from_value::<NadObject>(v).ok());
-            match cached {
+        for (key, nad) in wanted.iter().zip(cached) {
+            match nad.and_then(|v| serde_json::from_value::<NadObject>(v).ok()) {
                 Some(nad) => {
                     out.insert(key.clone(), nad);
                 }
                 None => missing.push(key.clone()),
             }
         }
-        // Not cached (yet): the API says whether it exists.
-        for key in missing {
-            if let Some(nad) = self.runtime.block_on(self.api.get_nad(&key.0, &key.1))? {
-                out.insert(key, nad);
-            }
+        // Not cached (yet): the API says whether they exist.
+        if !missing.is_empty() {
+            out.extend(self.runtime.block_on(self.api.get_nads(&missing))?);
         }
         Ok(out)
     }
