@@ -2,17 +2,16 @@
 //! the same ADD/DEL/CHECK calls run once through `/usr/lib/cni/host-local` on one data dir and
 //! once through `plexus::builtin::hostlocal` on another must give the same answers (results in
 //! the config's cniVersion, or error code and message) and leave byte-identical stores, also
-//! when the two take turns on one store or run at once on it. Configs plexus does not take
-//! must be left to the binary without touching the data dir. No root needed.
+//! when the two take turns on one store (tests/hostlocal_lock.rs has them at once on one).
+//! Configs plexus does not take must be left to the binary without touching the data dir. No
+//! root needed.
 #![allow(clippy::disallowed_methods)]
 
 mod builtin_support;
 mod common;
 mod hostlocal_support;
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Barrier;
 
 use hostlocal_support::*;
 use serde_json::{Value, json};
@@ -289,69 +288,6 @@ fn binary_and_plexus_take_turns_on_one_store() {
 }
 
 #[test]
-fn concurrent_adds_and_dels_share_the_lock() {
-    let dir = builtin_support::TempDir::new("hlconc");
-    let conf = conf(
-        "1.0.0",
-        json!({"ranges": [[{"subnet": "10.10.0.0/24"}], [{"subnet": "fd00:10::/120"}]]}),
-    )(&dir.path);
-    let run = |cmd: fn(&str, &str) -> Op| -> Vec<(String, Out)> {
-        let start = Barrier::new(16);
-        std::thread::scope(|s| {
-            let threads: Vec<_> = (0..16)
-                .map(|i| {
-                    let (conf, start) = (&conf, &start);
-                    s.spawn(move || {
-                        let id = format!("k{i}");
-                        let op = cmd(&id, "eth0");
-                        start.wait();
-                        let out = if i % 2 == 0 {
-                            binary(conf, &op)
-                        } else {
-                            plexus(conf, &op).expect("plexus takes this config")
-                        };
-                        (id, out)
-                    })
-                })
-                .collect();
-            threads.into_iter().map(|t| t.join().unwrap()).collect()
-        })
-    };
-    let added = run(add);
-    let mut seen = BTreeSet::new();
-    let held = leases(&dir.path);
-    for (id, out) in &added {
-        for a in out.addresses() {
-            assert!(seen.insert(a.clone()), "{a} handed out twice: {added:?}");
-            let ip = a.split('/').next().unwrap();
-            assert_eq!(
-                held.get(ip).map(String::as_str),
-                Some(&*format!("{id}\r\neth0"))
-            );
-        }
-    }
-    assert_eq!((seen.len(), held.len()), (32, 32), "{held:?}");
-    for set in ["0", "1"] {
-        let last = std::fs::read_to_string(
-            dir.path
-                .join(NETWORK)
-                .join(format!("last_reserved_ip.{set}")),
-        )
-        .unwrap();
-        assert!(
-            held.contains_key(&last),
-            "last_reserved_ip.{set} {last} is no lease"
-        );
-    }
-    let deleted = run(del);
-    assert!(
-        deleted.iter().all(|(_, o)| *o == Out::Ok(Value::Null)),
-        "{deleted:?}"
-    );
-    assert_eq!(leases(&dir.path), Default::default());
-}
-
-#[test]
 fn configs_beyond_the_common_case_are_left_to_the_binary() {
     // (what, a patch of the common case's config, CNI_ARGS, container id, interface name)
     let ranges = |r: Value| json!({"ipam": {"ranges": r}});
@@ -488,5 +424,54 @@ fn calls_the_reference_refuses_get_its_answer() {
         let engine = |_: usize, _: &Op| Engine::PlexusOrBinary;
         let out = differential(conf, |_| {}, &ops, engine);
         assert!(matches!(out[1], Out::Err(..)), "{out:?}");
+    }
+}
+
+#[test]
+fn understood_variants_answer_alike() {
+    let cases = [
+        (
+            json!({"subnet": "10.13.0.0/29", "ranges": [[{"subnet": "fd00:13::/125"}]]}),
+            ARGS,
+        ),
+        (
+            json!({"ranges": [[{"subnet": "fd00:1:0:1:1:1:1:0/125"}],
+                           [{"subnet": "2001:db8:0:0:1::/126"}, {"subnet": "fd00:0013::/126"}]]}),
+            ARGS,
+        ),
+        (
+            json!({"subnet": "10.14.0.0/29", "rangeStart": "10.14.0.3", "gateway": "10.14.0.3"}),
+            "",
+        ),
+        // The network and broadcast addresses, when named, are handed out too.
+        (
+            json!({"subnet": "10.16.0.0/30", "rangeStart": "10.16.0.0", "rangeEnd": "10.16.0.3"}),
+            ARGS,
+        ),
+        (
+            json!({"subnet": "10.15.0.0/30", "routes": [{"dst": "10.9.1.0/16", "gw": "10.15.0.9"},
+                                                      {"dst": "fd00:9:0::/64", "gw": "fd00::0:1"}]}),
+            "IgnoreUnknown=true;FOO=bar",
+        ),
+    ];
+    for (ipam, args) in cases {
+        let mut ops = [add("c1", "eth0"), add("c2", "eth0"), check("c1", "eth0")].to_vec();
+        ops.extend([
+            del("c1", "eth0"),
+            add("c3", "eth0"),
+            del("c2", "eth0"),
+            del("c3", "eth0"),
+        ]);
+        for op in &mut ops {
+            op.args = args.into();
+        }
+        let with_slash = conf("1.0.0", ipam.clone());
+        let conf = move |d: &Path| {
+            let mut c = with_slash(d);
+            c["ipam"]["dataDir"] = json!(format!("{}/", d.display()));
+            c
+        };
+        let out = differential(conf, |_| {}, &ops, all_plexus);
+        assert!(matches!(out[0], Out::Ok(_)), "{ipam}: {out:?}");
     }
 }

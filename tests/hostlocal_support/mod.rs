@@ -2,14 +2,15 @@
 //! reference binary (`<CNI_PLUGIN_DIR>/host-local`, exec'd as a runtime would) or through
 //! plexus in process (`plexus::builtin::hostlocal`), both answers in one comparable form, and a
 //! store's exact contents (names, modes, bytes).
-#![allow(clippy::disallowed_methods)]
+// Shared by two test crates, each using part of it.
+#![allow(dead_code, clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use plexus::builtin::hostlocal;
@@ -116,6 +117,11 @@ pub fn reference() -> PathBuf {
 
 /// `op` through the reference binary.
 pub fn binary(conf: &Value, op: &Op) -> Out {
+    finish(start(conf, op), op)
+}
+
+/// Starts `op` through the reference binary, its config written to its stdin.
+pub fn start(conf: &Value, op: &Op) -> Child {
     let mut child = Command::new(reference())
         .env_clear()
         .env("CNI_COMMAND", op.cmd)
@@ -131,6 +137,11 @@ pub fn binary(conf: &Value, op: &Op) -> Out {
         .expect("starting the reference host-local");
     let stdin = serde_json::to_vec(conf).unwrap();
     child.stdin.take().unwrap().write_all(&stdin).unwrap();
+    child
+}
+
+/// What a started call answered.
+pub fn finish(child: Child, op: &Op) -> Out {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let fail = |why: &str| -> ! {
@@ -311,4 +322,43 @@ pub fn merge(c: &mut Value, patch: &Value) {
         }
         (c, p) => *c = p.clone(),
     }
+}
+
+/// `cmd` for containers `k0` to `k<n-1>` (interface `eth0`), all at once: the even ones through
+/// the binary, the odd ones through plexus. Returns each container's answer.
+pub fn at_once(conf: &Value, n: usize, cmd: fn(&str, &str) -> Op) -> Vec<(String, Out)> {
+    let start = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..n)
+            .map(|i| {
+                let start = &start;
+                s.spawn(move || {
+                    let id = format!("k{i}");
+                    let op = cmd(&id, "eth0");
+                    start.wait();
+                    let out = if i % 2 == 0 {
+                        binary(conf, &op)
+                    } else {
+                        plexus(conf, &op).expect("plexus takes this config")
+                    };
+                    (id, out)
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    })
+}
+
+/// True when process `pid` waits for an flock on the file `lock` (a blocked request, `->` in
+/// /proc/locks, on that inode).
+pub fn waits_for_flock(pid: u32, lock: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = format!(":{}", fs::metadata(lock).unwrap().ino());
+    fs::read_to_string("/proc/locks").unwrap().lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.get(1) == Some(&"->")
+            && f.get(2) == Some(&"FLOCK")
+            && f.get(5) == Some(&&*pid.to_string())
+            && f.get(6).is_some_and(|d| d.ends_with(&ino))
+    })
 }
