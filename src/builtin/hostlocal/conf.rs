@@ -19,6 +19,8 @@ pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
 /// A host-local config the built-in runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostLocal {
+    /// The cniVersion allows CHECK (0.4.0 and later).
+    pub check: bool,
     /// The network's name (its directory under `data_dir`).
     pub network: String,
     /// `ipam.dataDir`, or the default.
@@ -41,11 +43,37 @@ pub enum Parsed {
 type Step<T> = Result<T, String>;
 
 /// Versions whose results may hold more than one address per family.
-const MULTI_ADDRESS: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-/// Versions the built-in answers in.
-const VERSIONS: [&str; 7] = [
-    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
-];
+const MULTI_ADDRESS: [&str; 4] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+/// Versions the built-in answers in: those the reference binary (containernetworking-plugins
+/// 1.1.1) supports; it refuses any other before reading its store.
+const VERSIONS: [&str; 6] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"];
+/// Versions whose CHECK the reference refuses (CHECK came with 0.4.0).
+const NO_CHECK: [&str; 4] = ["0.1.0", "0.2.0", "0.3.0", "0.3.1"];
+
+/// True for a container id or network name the reference accepts: a letter or digit, then
+/// letters, digits, `_`, `.` and `-`.
+fn plain_name(s: &str) -> bool {
+    s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
+/// Why the reference refuses a call's container id or interface name before reading its store
+/// (the built-in then leaves the call to it), if it does.
+pub fn refused_call(container_id: &str, ifname: &str) -> Option<&'static str> {
+    if !plain_name(container_id) {
+        Some("container id with characters the reference refuses")
+    } else if ifname.is_empty()
+        || ifname.len() > 15
+        || ifname == "."
+        || ifname == ".."
+        || ifname.contains(|c: char| c == '/' || c == ':' || c.is_whitespace())
+    {
+        Some("interface name the reference refuses")
+    } else {
+        None
+    }
+}
 
 /// Refuses a key of `obj` that differs from one of `known` only by case (Go's JSON decoder
 /// would take it for that field).
@@ -214,9 +242,9 @@ fn understood(stdin: &[u8], args: &str) -> Step<HostLocal> {
         return Err(format!("cniVersion {version:?}"));
     }
     let network = opt_str(top, "name", "config")?.unwrap_or_default();
-    if network.is_empty() || network == "." || network == ".." || network.contains(['/', '\0']) {
+    if !plain_name(network) {
         return Err(format!(
-            "network name {network:?} is not a plain directory name"
+            "network name {network:?} has characters the reference refuses"
         ));
     }
     let ipam = top
@@ -266,6 +294,7 @@ fn understood(stdin: &[u8], args: &str) -> Step<HostLocal> {
         Some(d) => PathBuf::from(d),
     };
     Ok(HostLocal {
+        check: !NO_CHECK.contains(&version),
         network: network.to_string(),
         data_dir,
         sets,

@@ -10,6 +10,7 @@ pub mod store;
 
 use std::time::Duration;
 
+use crate::cni::env::Command;
 use crate::cni::result::{CniResult, IpConfig};
 use crate::delegate::{DelegateError, Invocation};
 use conf::{HostLocal, Parsed};
@@ -20,11 +21,15 @@ pub const TYPE: &str = "host-local";
 
 /// The config, when the built-in runs it.
 fn understood(inv: &Invocation<'_>, stdin: &[u8]) -> Option<HostLocal> {
-    if inv.container_id.trim().is_empty() || inv.ifname.is_empty() {
-        tracing::debug!("host-local left to the binary: no container id or interface name");
+    if let Some(why) = conf::refused_call(inv.container_id, inv.ifname) {
+        tracing::debug!(why, "host-local left to the binary");
         return None;
     }
     match conf::parse(stdin, inv.args) {
+        Parsed::Understood(h) if inv.command == Command::Check && !h.check => {
+            tracing::debug!("host-local CHECK below cniVersion 0.4.0 left to the binary");
+            None
+        }
         Parsed::Understood(h) => Some(h),
         Parsed::NotUnderstood(why) => {
             tracing::debug!(%why, "host-local config left to the binary");
