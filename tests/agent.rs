@@ -22,15 +22,22 @@ fn agent_calls(c: &Cluster) -> Vec<String> {
     calls(&reqs)
 }
 
-#[test]
-fn with_the_agent_up_add_asks_the_api_nothing_and_the_agent_patches_once() {
-    let c = Cluster::new("ag1", 210);
+/// A cluster with NAD ns/mv and pod ns/p (selecting it) on this node, the agent up and caching
+/// the pod; the plugin's config asks the agent.
+fn one_pod_and_agent(tag: &str, octet: u8) -> (Cluster, Pod, Agent, serde_json::Value) {
+    let c = Cluster::new(tag, octet);
     c.put_nad("ns", "mv", Some(&c.macvlan(1)));
     let pod = Pod::new("ns", "p");
     put_pod_on(&c, &pod, NODE, &[(NETWORKS, "mv")]);
     let agent = Agent::start(&c, &c.conf(), &[]);
     let conf = conf_with_agent(&c, &agent.socket);
     agent.wait_for_pod(&pod);
+    (c, pod, agent, conf)
+}
+
+#[test]
+fn with_the_agent_up_add_asks_the_api_nothing_and_the_agent_patches_once() {
+    let (c, pod, agent, conf) = one_pod_and_agent("ag1", 210);
     agent.wait_for_nad("ns", "mv");
     c.api.clear_requests();
     let netns = c.env.add_pod();
@@ -303,13 +310,7 @@ fn fifty_parallel_adds_are_served_by_one_agent() {
 
 #[test]
 fn metrics_read_the_journal_the_conflist_names_now() {
-    let c = Cluster::new("ag5", 232);
-    c.put_nad("ns", "mv", Some(&c.macvlan(1)));
-    let pod = Pod::new("ns", "p");
-    put_pod_on(&c, &pod, NODE, &[(NETWORKS, "mv")]);
-    let agent = Agent::start(&c, &c.conf(), &[]);
-    let conf = conf_with_agent(&c, &agent.socket);
-    agent.wait_for_pod(&pod);
+    let (c, pod, agent, conf) = one_pod_and_agent("ag5", 232);
     let netns = c.env.add_pod();
     c.cni("ADD", "ctr-ag5", &netns, &pod, &conf).ok();
     let records = |a: &Agent| {

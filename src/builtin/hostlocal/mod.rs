@@ -38,14 +38,23 @@ fn understood(inv: &Invocation<'_>, stdin: &[u8]) -> Option<HostLocal> {
     }
 }
 
-fn open(h: &HostLocal, inv: &Invocation<'_>, wait: Duration) -> Result<Store, DelegateError> {
+/// The config and its store, locked; `None` when the config is left to the binary.
+fn opened(
+    inv: &Invocation<'_>,
+    stdin: &[u8],
+    wait: Duration,
+) -> Result<Option<(HostLocal, Store)>, DelegateError> {
+    let Some(h) = understood(inv, stdin) else {
+        return Ok(None);
+    };
     if inv
         .cancel
         .is_some_and(crate::delegate::Cancel::is_cancelled)
     {
         return Err(DelegateError::Cancelled);
     }
-    Ok(Store::open(&h.data_dir, &h.network, wait, inv.cancel)?)
+    let store = Store::open(&h.data_dir, &h.network, wait, inv.cancel)?;
+    Ok(Some((h, store)))
 }
 
 /// ADD: one address from each range set, as the reference prints it (no interface index), or
@@ -60,10 +69,9 @@ pub fn add(
     stdin: &[u8],
     wait: Duration,
 ) -> Result<Option<CniResult>, DelegateError> {
-    let Some(h) = understood(inv, stdin) else {
+    let Some((h, store)) = opened(inv, stdin, wait)? else {
         return Ok(None);
     };
-    let store = open(&h, inv, wait)?;
     let mut result = CniResult {
         routes: h.routes.clone(),
         ..CniResult::default()
@@ -131,10 +139,9 @@ pub fn del(
     stdin: &[u8],
     wait: Duration,
 ) -> Result<Option<()>, DelegateError> {
-    let Some(h) = understood(inv, stdin) else {
+    let Some((h, store)) = opened(inv, stdin, wait)? else {
         return Ok(None);
     };
-    let store = open(&h, inv, wait)?;
     let errors: Vec<String> = h
         .sets
         .iter()
@@ -158,10 +165,9 @@ pub fn check(
     stdin: &[u8],
     wait: Duration,
 ) -> Result<Option<()>, DelegateError> {
-    let Some(h) = understood(inv, stdin) else {
+    let Some((_, store)) = opened(inv, stdin, wait)? else {
         return Ok(None);
     };
-    let store = open(&h, inv, wait)?;
     if store
         .holds(inv.container_id, inv.ifname)
         .map_err(|e| super::internal(e.to_string()))?
