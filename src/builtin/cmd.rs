@@ -201,6 +201,8 @@ pub(super) fn add(
         if let Err(e) = ipam::apply(&s, path, inv.ifname, &result) {
             let del = Invocation {
                 command: Command::Del,
+                // The undo of this ADD runs even when the ADD was cancelled meanwhile.
+                cancel: None,
                 ..inv.clone()
             };
             if let Err(d) = ipam::exec(ipam_exec, &conf.ipam_type, &del, stdin) {
