@@ -2,12 +2,26 @@
 
 use serde_json::{Map, Value};
 
+/// Lists merged element by element: (path of object keys from the root, the merge key).
+pub(crate) type Keyed<'a> = &'a [(&'a [&'a str], &'a str)];
+
 /// Applies the RFC 7386 merge patch `patch` to `target` in place.
 ///
 /// An object patch merges key by key: a `null` value removes the key, an object value is merged
 /// recursively (into an empty object when the target's value is absent or not an object), any
 /// other value replaces the target's. A non-object patch replaces the whole target.
 pub fn merge_patch(target: &mut Value, patch: &Value) {
+    merge_keyed(target, patch, &[], &mut Vec::new());
+}
+
+/// [`merge_patch`], except that a list at one of `keyed`'s paths merges element by element:
+/// each patch element into the target's element with the same merge key, else appended.
+pub(crate) fn merge_keyed(
+    target: &mut Value,
+    patch: &Value,
+    keyed: Keyed<'_>,
+    path: &mut Vec<String>,
+) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -21,8 +35,39 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     for (key, value) in patch {
         if value.is_null() {
             map.remove(key);
-        } else {
-            merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+            continue;
+        }
+        path.push(key.clone());
+        let merge_key = keyed
+            .iter()
+            .find(|(p, _)| p.iter().eq(path.iter()))
+            .map(|(_, k)| *k);
+        let slot = map.entry(key.clone()).or_insert(Value::Null);
+        match (value, merge_key) {
+            (Value::Array(items), Some(merge_key)) => {
+                if !slot.is_array() {
+                    *slot = Value::Array(Vec::new());
+                }
+                if let Value::Array(list) = slot {
+                    merge_list(list, items, merge_key);
+                }
+            }
+            _ => merge_keyed(slot, value, keyed, path),
+        }
+        path.pop();
+    }
+}
+
+/// Each patch element merges into the element with the same merge key, or is appended.
+fn merge_list(list: &mut Vec<Value>, items: &[Value], merge_key: &str) {
+    for item in items {
+        let id = &item[merge_key];
+        match list
+            .iter_mut()
+            .find(|e| !id.is_null() && e[merge_key] == *id)
+        {
+            Some(existing) => merge_patch(existing, item),
+            None => list.push(item.clone()),
         }
     }
 }

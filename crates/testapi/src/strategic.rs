@@ -3,12 +3,12 @@
 //! with a patch merge key (`status.conditions` by `type`) merges element by element, so a
 //! client sets one condition without knowing the others. Other lists are replaced whole.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::patch::merge_patch;
+use super::patch::{Keyed, merge_keyed};
 
 /// Lists merged by key: (path of object keys from the pod's root, the merge key).
-const KEYED: &[(&[&str], &str)] = &[
+const KEYED: Keyed<'static> = &[
     (&["status", "conditions"], "type"),
     (&["metadata", "ownerReferences"], "uid"),
     (&["spec", "readinessGates"], "conditionType"),
@@ -16,64 +16,7 @@ const KEYED: &[(&[&str], &str)] = &[
 
 /// Applies the strategic merge patch `patch` to the pod `target` in place.
 pub fn strategic_merge(target: &mut Value, patch: &Value) {
-    merge_at(target, patch, &mut Vec::new());
-}
-
-fn merge_at(target: &mut Value, patch: &Value, path: &mut Vec<String>) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(map) = target else {
-        return;
-    };
-    for (key, value) in patch {
-        path.push(key.clone());
-        let keyed = KEYED
-            .iter()
-            .find(|(p, _)| p.iter().eq(path.iter()))
-            .map(|(_, k)| *k);
-        match (value, keyed) {
-            (Value::Null, _) => {
-                map.remove(key);
-            }
-            (Value::Array(items), Some(merge_key)) => {
-                let list = map
-                    .entry(key.clone())
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if !list.is_array() {
-                    *list = Value::Array(Vec::new());
-                }
-                if let Value::Array(list) = list {
-                    merge_list(list, items, merge_key);
-                }
-            }
-            (Value::Object(_), _) => {
-                merge_at(map.entry(key.clone()).or_insert(Value::Null), value, path);
-            }
-            _ => {
-                map.insert(key.clone(), value.clone());
-            }
-        }
-        path.pop();
-    }
-}
-
-/// Each patch element merges into the element with the same merge key, or is appended.
-fn merge_list(list: &mut Vec<Value>, items: &[Value], merge_key: &str) {
-    for item in items {
-        let id = &item[merge_key];
-        match list
-            .iter_mut()
-            .find(|e| !id.is_null() && e[merge_key] == *id)
-        {
-            Some(existing) => merge_patch(existing, item),
-            None => list.push(item.clone()),
-        }
-    }
+    merge_keyed(target, patch, KEYED, &mut Vec::new());
 }
 
 #[cfg(test)]
