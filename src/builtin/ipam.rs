@@ -4,7 +4,6 @@
 //! `ConfigureIface` does.
 
 use std::net::IpAddr;
-
 use std::time::Duration;
 
 use super::hostlocal;
@@ -16,8 +15,11 @@ use crate::link::request::{self, NewRoute};
 use crate::link::{Session, Side};
 use crate::netns;
 
-/// How long in-process IPAM waits for its store's lock when the executor sets no bound.
-const LOCK_WAIT: Duration = Duration::from_secs(60);
+/// How long in-process IPAM waits for its store's lock: the executor's bound on one call, else
+/// a minute.
+fn lock_wait(inner: &dyn Executor) -> Duration {
+    inner.timeout().unwrap_or(Duration::from_secs(60))
+}
 
 /// Runs the IPAM plugin `ipam_type` with the command of `inv` (DEL or CHECK; ADD is [`add`])
 /// and the full config `stdin`.
@@ -31,7 +33,7 @@ pub fn exec(
     stdin: &[u8],
 ) -> Result<Vec<u8>, DelegateError> {
     if ipam_type == hostlocal::TYPE {
-        let wait = inner.timeout().unwrap_or(LOCK_WAIT);
+        let wait = lock_wait(inner);
         let done = match inv.command {
             Command::Del => hostlocal::del(inv, stdin, wait)?.map(|()| Vec::new()),
             Command::Check => hostlocal::check(inv, stdin, wait)?.map(|()| Vec::new()),
@@ -56,7 +58,7 @@ pub fn add(
     cni_version: &str,
 ) -> Result<CniResult, DelegateError> {
     let r = if ipam_type == hostlocal::TYPE
-        && let Some(r) = hostlocal::add(inv, stdin, inner.timeout().unwrap_or(LOCK_WAIT))?
+        && let Some(r) = hostlocal::add(inv, stdin, lock_wait(inner))?
     {
         r
     } else {

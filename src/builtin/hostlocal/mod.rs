@@ -72,12 +72,19 @@ pub fn add(
     let Some((h, store)) = opened(inv, stdin, wait)? else {
         return Ok(None);
     };
+    // What the container's interface already holds, read once (one walk of the store, not one
+    // per range set; the sets never overlap, so what this ADD takes cannot matter to a later
+    // set's check).
+    let held = store
+        .held(inv.container_id, inv.ifname)
+        .map_err(|e| super::internal(format!("failed to allocate for range 0: {e}")))?;
+    let HostLocal { sets, routes, .. } = h;
     let mut result = CniResult {
-        routes: h.routes.clone(),
+        routes,
         ..CniResult::default()
     };
-    for (idx, set) in h.sets.iter().enumerate() {
-        match allocate(&store, inv, set, idx) {
+    for (idx, set) in sets.iter().enumerate() {
+        match allocate(&store, inv, &held, set, idx) {
             Ok(ip) => result.ips.push(ip),
             Err(e) => {
                 // As the reference: one release per range set already served.
@@ -95,20 +102,16 @@ pub fn add(
     Ok(Some(result))
 }
 
-/// One address from `set` (index `idx`) for the call's container and interface.
+/// One address from `set` (index `idx`) for the call's container and interface, which holds
+/// `held` already.
 fn allocate(
     store: &Store,
     inv: &Invocation<'_>,
+    held: &[range::Addr],
     set: &range::RangeSet,
     idx: usize,
 ) -> Result<IpConfig, String> {
-    let e = |e: store::StoreError| e.to_string();
-    if let Some(held) = store
-        .held(inv.container_id, inv.ifname)
-        .map_err(e)?
-        .into_iter()
-        .find(|a| set.range_for(*a).is_some())
-    {
+    if let Some(held) = held.iter().find(|a| set.range_for(**a).is_some()) {
         return Err(format!(
             "{held} has been allocated to {}, duplicate allocation is not allowed",
             inv.container_id
@@ -117,7 +120,7 @@ fn allocate(
     for (a, r) in set.walk(store.last_reserved(idx)) {
         if store
             .reserve(inv.container_id, inv.ifname, a, idx)
-            .map_err(e)?
+            .map_err(|e| e.to_string())?
         {
             return Ok(IpConfig {
                 address: format!("{a}/{}", r.prefix),
