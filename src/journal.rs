@@ -140,12 +140,13 @@ impl Journal {
     /// [`JournalError::InvalidId`] if `container_id` is not a valid CNI container id;
     /// [`JournalError::Io`] if the directory or lock file cannot be created, opened or locked.
     pub fn lock(&self, container_id: &str) -> Result<JournalLock, JournalError> {
-        loop {
-            // A blocking take always returns the lock.
-            if let Some(held) = self.take(container_id, true)? {
-                return Ok(held);
-            }
-        }
+        // A blocking take waits until it has the lock: it never answers `None`.
+        self.take(container_id, true)?
+            .ok_or_else(|| JournalError::Io {
+                path: self.dir.join(format!("{container_id}{LOCK_SUFFIX}")),
+                op: "lock",
+                source: io::ErrorKind::WouldBlock.into(),
+            })
     }
 
     /// [`lock`](Self::lock) without waiting: `None` when an ADD, DEL or hot-plug holds it now.
