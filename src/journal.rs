@@ -198,7 +198,7 @@ impl Journal {
                         file,
                         container_id: container_id.to_owned(),
                         dir: self.dir.clone(),
-                        path: self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}")),
+                        path: self.file_of(container_id),
                         lock_path,
                         append: Mutex::new(None),
                     }));
@@ -233,9 +233,12 @@ impl Journal {
     /// in progress, a corrupt file).
     pub fn peek(&self, container_id: &str) -> Option<Vec<u8>> {
         validate_id(container_id).ok()?;
-        read_newest(&self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}")))
-            .ok()
-            .flatten()
+        read_newest(&self.file_of(container_id)).ok().flatten()
+    }
+
+    /// The journal file of `container_id` (whether or not it exists).
+    pub fn file_of(&self, container_id: &str) -> PathBuf {
+        self.dir.join(format!("{container_id}{JOURNAL_SUFFIX}"))
     }
 
     /// Container ids that currently have a journal file, sorted.

@@ -122,7 +122,7 @@ impl Collector {
         if !self.caches.pod_state().synced {
             return Some(Kept::NotSynced);
         }
-        let journal_file = cfg.cni_dir.join(format!("{}.json", rec.container_id));
+        let journal_file = Journal::new(cfg.cni_dir.clone()).file_of(&rec.container_id);
         if !old_enough(rec.created, &journal_file, self.grace) {
             return Some(Kept::TooYoung);
         }
