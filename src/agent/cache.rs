@@ -191,7 +191,13 @@ impl Caches {
 
     /// The pod at `key`, if cached.
     pub fn pod(&self, key: &Key) -> Option<SlimPod> {
-        read(&self.pods).objects.get(key).cloned()
+        self.pod_with(key, SlimPod::clone)
+    }
+
+    /// What `f` takes from the pod at `key`, if cached, read in place (nothing else of it is
+    /// copied).
+    pub fn pod_with<R>(&self, key: &Key, f: impl FnOnce(&SlimPod) -> R) -> Option<R> {
+        read(&self.pods).objects.get(key).map(f)
     }
 
     /// Whether the pod cache has synced and holds no pod at `key` with the UID `uid` (any pod

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixDatagram, UnixListener, UnixStream};
 
-use super::cache::{Caches, Key};
+use super::cache::{Caches, Key, SlimPod};
 use super::metrics::Metrics;
 use super::proto::{self, Answer, Ask, Fallback, Question, Reply, Report};
 use crate::k8s::client::Api;
@@ -198,18 +198,19 @@ async fn answer(line: &[u8], served: &Served) -> (&'static str, Reply) {
             let key: Key = (namespace, name);
             // Ok: the pod asked for; Err: what to answer if it does not come in time (another
             // incarnation is answered as it is: the plugin sees the mismatch).
-            let look = |c: &Caches| match (c.pod_state().synced, c.pod(&key)) {
+            let identity = |p: &SlimPod| (p.uid.clone(), p.annotations.clone());
+            let look = |c: &Caches| match (c.pod_state().synced, c.pod_with(&key, identity)) {
                 (false, _) => Err(Reply::Unknown {
                     reason: Fallback::NotSynced,
                 }),
                 (true, None) => Err(Reply::Unknown {
                     reason: Fallback::NotCached,
                 }),
-                (true, Some(p)) => {
-                    let right = uid.as_deref().is_none_or(|u| u == p.uid);
+                (true, Some((pod_uid, annotations))) => {
+                    let right = uid.as_deref().is_none_or(|u| u == pod_uid);
                     let reply = Reply::Pod {
-                        uid: p.uid,
-                        annotations: p.annotations,
+                        uid: pod_uid,
+                        annotations,
                     };
                     if right { Ok(reply) } else { Err(reply) }
                 }

@@ -285,11 +285,15 @@ impl Health {
         pod: &PodKey,
         next: &condition::Written,
     ) -> Option<condition::Written> {
-        let cached = self
-            .caches
-            .pod(&(pod.namespace.clone(), pod.name.clone()))
-            .filter(|p| pod.uid.is_empty() || p.uid == pod.uid)?;
-        condition::already_on_pod(&self.args.health_condition_type, &cached.conditions, next)
+        let key = (pod.namespace.clone(), pod.name.clone());
+        self.caches
+            .pod_with(&key, |p| {
+                if !pod.uid.is_empty() && p.uid != pod.uid {
+                    return None;
+                }
+                condition::already_on_pod(&self.args.health_condition_type, &p.conditions, next)
+            })
+            .flatten()
     }
 
     /// PATCHes the pod's condition.
